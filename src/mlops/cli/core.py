@@ -1,0 +1,183 @@
+"""Core commands: init, status, runs, server, sync."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mlops.cli._common import ProjectOption, RootOption, console, get_client
+from mlops.errors import InvalidInputError
+
+__all__ = ["register_core"]
+
+runs_app = typer.Typer(help="Runs of a project.", no_args_is_help=True)
+server_app = typer.Typer(help="A shared MLflow tracking server for a team.", no_args_is_help=True)
+
+
+def register_core(app: typer.Typer) -> None:
+    """Add the core commands to the main app."""
+    app.command("init")(init)
+    app.command("status")(status)
+    app.command("sync")(sync)
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(server_app, name="server")
+
+
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to write mlops.toml into.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented mlops.toml with every setting and its default."""
+    from mlops.config import render_default_config
+
+    target = path / "mlops.toml"
+    if target.exists() and not force:
+        raise InvalidInputError(
+            f"{target} already exists",
+            component="cli",
+            operation="init",
+            hint="pass --force to overwrite",
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_default_config())
+    console.print(f"wrote {target}")
+
+
+def status(
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Components (installed, version, reachable, install hint) and pending metric data."""
+    client = get_client(project, repo_root)
+    info = client.get_status()
+    if as_json:
+        console.print_json(json.dumps(info))
+        return
+    console.print(f"project [bold]{info['project']}[/]  root {info['root']}")
+    console.print(f"config  {info['config_file'] or '(defaults)'}")
+    console.print(f"tracking URI {info['tracking_uri']}")
+    table = Table("component", "installed", "version", "reachable", "configured / install hint")
+    for name, comp in info["components"].items():
+        reach = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[comp["reachable"]]
+        table.add_row(
+            name,
+            "[green]yes[/]" if comp["installed"] else "[red]no[/]",
+            comp["version"] or "-",
+            reach,
+            comp["hint"] or comp["configured"] or "",
+        )
+    console.print(table)
+    tel = info["telemetry"]
+    console.print(
+        f"pending metric data: {tel['pending_bytes']} bytes in {tel['segments']} WAL segments "
+        f"of {tel['runs']} runs; rejected segments: {tel['rejected_segments']}"
+        + ("  (run `mlops sync`)" if tel["pending_bytes"] else "")
+    )
+
+
+def sync(
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to keep trying.")] = 120.0,
+) -> None:
+    """Deliver metric points left pending by crashed or disconnected processes."""
+    from rich.progress import Progress
+
+    client = get_client(project, repo_root)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("delivering to MLflow", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=max(total, 1))
+
+        result = client.telemetry.sync(timeout, report)
+    client.close(timeout=5)
+    state = "all delivered" if result["complete"] else f"{result['pending']} still pending"
+    console.print(f"adopted {result['segments']} segments, {result['points']} records: {state}")
+    if not result["complete"]:
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+) -> None:
+    """Recent runs with their status and key metrics."""
+    client = get_client(project, repo_root)
+    runs = client.search_runs(max_results=limit)
+    table = Table("run id", "name", "status", "started", "metrics")
+    for run in runs:
+        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(run.data.metrics.items())[:6])
+        started = _time(run.info.start_time)
+        table.add_row(run.info.run_id, run.info.run_name or "", run.info.status, started, metrics)
+    console.print(f"project {client.project}: {len(runs)} runs")
+    console.print(table)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _time(ms: int | None) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else ""
+
+
+def _server_settings(project: str | None, repo_root: Path | None, **overrides: Any) -> Any:
+    from mlops.cli._common import default_project
+    from mlops.config import load_settings
+
+    given = {f"server_{k}": v for k, v in overrides.items() if v is not None}
+    return load_settings(project or default_project(), repo_root=repo_root, overrides=given)
+
+
+@server_app.command("start")
+def server_start(
+    repo_root: RootOption = None,
+    backend_store_uri: Annotated[
+        str | None, typer.Option(help="e.g. postgresql+psycopg2://...")
+    ] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Start `mlflow server` in the background from the central config."""
+    from mlops.tracking.server import start_server
+
+    settings = _server_settings(
+        None, repo_root, backend_store_uri=backend_store_uri, host=host, port=port
+    )
+    info = start_server(settings)
+    console.print(f"MLflow server running at {info.url} (pid {info.pid}), log {info.log_path}")
+    console.print(f"point projects at it:  export MLOPS_TRACKING_URI={info.url}")
+
+
+@server_app.command("stop")
+def server_stop(repo_root: RootOption = None) -> None:
+    """Stop the recorded server by its PID."""
+    from mlops.tracking.server import stop_server
+
+    info = stop_server(_server_settings(None, repo_root))
+    console.print(f"stopped server pid {info.pid}" if info else "no server recorded")
+
+
+@server_app.command("status")
+def server_status_cmd(repo_root: RootOption = None) -> None:
+    """Whether the recorded server runs, where, and on which store (password redacted)."""
+    from mlops.tracking.server import server_status
+
+    info = server_status(_server_settings(None, repo_root))
+    if info is None:
+        console.print("no server recorded")
+        raise typer.Exit(1)
+    for key, value in info.as_dict().items():
+        console.print(f"{key}: {value}")
+    if not info.running:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""The telemetry pipeline: write-ahead log -> background batcher -> MLflow ``log_batch``."""

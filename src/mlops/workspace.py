@@ -1,0 +1,53 @@
+"""Per-project folders under ``<root>/.mlops/workspaces/<project>/``.
+
+Standard sub-folders (made on first use): ``outputs``, ``models``, ``data``,
+``monitoring``, ``reports``; the telemetry write-ahead log lives in ``wal``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from mlops.config import validate_project_name
+from mlops.errors import InvalidInputError
+
+__all__ = ["STANDARD_SUBDIRS", "Workspace"]
+
+STANDARD_SUBDIRS = ("outputs", "models", "data", "monitoring", "reports")
+
+
+class Workspace:
+    """The folder of one project.
+
+    Example:
+        >>> ws = Workspace(Path("/repo/.mlops"), "demo")  # doctest: +SKIP
+        >>> ws.path("outputs")                             # doctest: +SKIP
+        PosixPath('/repo/.mlops/workspaces/demo/outputs')
+    """
+
+    def __init__(self, mlops_dir: Path, project: str) -> None:
+        self.project = validate_project_name(project)
+        self.root = mlops_dir / "workspaces" / project
+
+    def path(self, subdir: str | None = None, create: bool = True) -> Path:
+        """Return the workspace folder, or ``subdir`` inside it, made if missing.
+
+        ``subdir`` may be nested (``"outputs/checkpoints"``) but must stay inside
+        the workspace: absolute paths and ``..`` are rejected.
+        """
+        target = self.root if subdir is None else self.root / _safe_relative(subdir)
+        if create:
+            target.mkdir(parents=True, exist_ok=True)
+        return target
+
+
+def _safe_relative(subdir: str) -> Path:
+    pure = PurePosixPath(str(subdir).replace("\\", "/"))
+    if not str(subdir).strip() or pure.is_absolute() or ".." in pure.parts:
+        raise InvalidInputError(
+            f"workspace sub-folder {subdir!r} must be a relative path inside the workspace",
+            component="workspace",
+            operation="get_workspace_path",
+            hint="pass a name such as 'outputs' or 'outputs/checkpoints'",
+        )
+    return Path(*pure.parts)
