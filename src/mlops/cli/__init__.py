@@ -22,7 +22,7 @@ __all__ = ["app", "main"]
 class _ErrorsToOneLine(TyperGroup):
     """Turn an MLOpsClientError from any command into one line and exit code 1."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except MLOpsClientError as err:

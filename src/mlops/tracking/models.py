@@ -33,7 +33,8 @@ def flavor_for(model: Any) -> tuple[ModuleType, list[str]]:
         component="tracking",
         operation="log_model",
         hint="log_model takes scikit-learn estimators, torch.nn.Module and "
-        "mlflow.pyfunc.PythonModel; wrap anything else in a PythonModel, or use client.tracker / mlflow.<flavor>.log_model",
+        "mlflow.pyfunc.PythonModel; wrap anything else in a PythonModel, "
+        "or use mlflow.<flavor>.log_model with client.tracker.global_uris()",
     )
 
 
