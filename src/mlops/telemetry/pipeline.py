@@ -220,7 +220,10 @@ class TelemetryPipeline:
 
     def _all_delivered(self) -> bool:
         with self._lock:
-            return all(not s.queue and not s.spilled for s in self._streams)
+            return all(
+                not s.queue and not s.spilled and (s.done.is_set() or not s.retired)
+                for s in self._streams
+            )
 
     def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + max(0.0, timeout)
@@ -324,8 +327,10 @@ class TelemetryPipeline:
             return False
         except MLOpsClientError as err:
             pause = self.breaker.record_failure(str(err))
-            log.warning(
-                "mlops: MLflow unreachable (%s); retrying in %.1f s, data kept on disk", err, pause
+            failures = self.breaker.consecutive_failures
+            level = logging.WARNING if failures in (1, 10, 100, 1000) else logging.DEBUG
+            log.log(
+                level, "mlops: delivery failed (%s); retry in %.1f s; data kept on disk", err, pause
             )
             return False
         self.breaker.record_success()

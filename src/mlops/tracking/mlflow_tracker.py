@@ -6,7 +6,9 @@ so no MLflow, requests or SQLAlchemy exception leaves it untranslated.
 
 from __future__ import annotations
 
+import fcntl
 import getpass
+import inspect
 import os
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.entities import LoggedModelOutput, Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException, RestException
 
 from mlops.config import Settings
@@ -80,7 +82,7 @@ def configure_http_bounds(timeout: float) -> None:
     Only variables the user has not set are changed; they are process-wide.
     """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout / 3))))
 
@@ -100,7 +102,11 @@ class MLflowTracker:
         configure_http_bounds(settings.tracking.timeout)
         with translate_errors("tracking", "connect", map_mlflow_error):
             self._prepare_store()
-            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.registry_uri)
+            with _sqlite_init_lock(self.uri):
+                self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.registry_uri)
+                # Touch the store now: a new sqlite file is migrated here, under the lock,
+                # so that processes starting together do not race MLflow's migrations.
+                self.client.search_experiments(max_results=1)
         self._experiment_id: str | None = None
         self._params: dict[str, dict[str, str]] = {}
 
@@ -241,13 +247,13 @@ class MLflowTracker:
         from mlflow.tracking._tracking_service import utils as tracking_utils
 
         with _GLOBAL_URI_LOCK:
-            saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
-            mlflow.set_tracking_uri(self.uri)
+            saved_registry = registry_utils._registry_uri
             mlflow.set_registry_uri(self.registry_uri)
             try:
-                yield
+                with tracking_utils._use_tracking_uri(self.uri):
+                    yield
             finally:
-                tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+                registry_utils._registry_uri = saved_registry
 
     def log_model(
         self, run_id: str, model: Any, name: str, registered_model_name: str | None, **kwargs: Any
@@ -257,14 +263,31 @@ class MLflowTracker:
 
         flavor, default_requirements = flavor_for(model)
         kwargs.setdefault("pip_requirements", default_requirements)
+        if flavor.__name__ == "mlflow.pytorch" and kwargs.get("input_example") is None:
+            # MLflow 3 defaults to "pt2", which cannot be written without an input example.
+            kwargs.setdefault("serialization_format", "pickle")
         with translate_errors("tracking", "log_model", map_mlflow_error), self.global_uris():
-            return flavor.log_model(
-                model,
-                name=name,
-                registered_model_name=registered_model_name,
-                run_id=run_id,
-                **kwargs,
+            if "model_id" not in kwargs:
+                # Created here so that it lands in the project's experiment, not in MLflow's
+                # process-wide active experiment.
+                params = self.client.get_run(run_id).data.params
+                kwargs["model_id"] = self.client.create_logged_model(
+                    self.experiment_id, name=name, source_run_id=run_id, params=params
+                ).model_id
+            if "run_id" in inspect.signature(flavor.log_model).parameters or _takes_kwargs(flavor):
+                return flavor.log_model(
+                    model,
+                    name=name,
+                    registered_model_name=registered_model_name,
+                    run_id=run_id,
+                    **kwargs,
+                )
+            # pyfunc.log_model has no run_id: log, then link the model to the run ourselves.
+            info = flavor.log_model(
+                python_model=model, name=name, registered_model_name=registered_model_name, **kwargs
             )
+            self.client.log_outputs(run_id, [LoggedModelOutput(info.model_id, 0)])
+            return info
 
     def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> Any:
         """Register ``model_uri`` under ``name``; returns the ModelVersion."""
@@ -292,6 +315,28 @@ class MLflowTracker:
                     order_by=order_by or ["attributes.start_time DESC"],
                 )
             )
+
+
+@contextmanager
+def _sqlite_init_lock(uri: str) -> Iterator[None]:
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri[len("sqlite:///") :]).with_suffix(".init.lock")
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _takes_kwargs(flavor: Any) -> bool:
+    params = inspect.signature(flavor.log_model).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params) and flavor.__name__ in (
+        "mlflow.sklearn",
+        "mlflow.pytorch",
+    )
 
 
 def check_server(uri: str, timeout: float) -> None:
