@@ -75,7 +75,9 @@ class TrackingSettings:
 class TelemetrySettings:
     """The write-ahead log and background delivery of metric points."""
 
-    flush_interval: float = opt(0.2, "seconds between background deliveries", "float")
+    flush_interval: float = opt(
+        2.0, "seconds between background deliveries (a full batch goes at once)", "float"
+    )
     batch_size: int = opt(
         1000, "points per MLflow log_batch call (MLflow's maximum is 1000)", "int"
     )
