@@ -12,8 +12,8 @@ from rich.console import Console
 if TYPE_CHECKING:
     from mlops.client import MLOpsClient
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ProjectOption = Annotated[
     str | None,

@@ -1,0 +1,150 @@
+"""The core CLI through typer's runner and as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from mlops.cli import app
+from mlops.client import MLOpsClient
+
+from .conftest import free_port
+
+pytestmark = pytest.mark.integration
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+runner = CliRunner()
+
+
+def env(**extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    return out | extra
+
+
+def test_init_writes_a_config_that_loads(repo: Path) -> None:
+    result = runner.invoke(app, ["init", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert "[tracking]" in (repo / "mlops.toml").read_text()
+    again = runner.invoke(app, ["init", str(repo)])
+    assert again.exit_code == 1 and "--force" in again.output
+    assert runner.invoke(app, ["init", str(repo), "--force"]).exit_code == 0
+    MLOpsClient.from_project("p", repo_root=repo).settings  # noqa: B018 - loads without error
+
+
+def test_status_json_and_table(repo: Path) -> None:
+    result = runner.invoke(app, ["status", "-p", "demo", "--repo-root", str(repo), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["components"]["tracking"]["reachable"] is True
+    assert info["components"]["tracking"]["installed"] is True
+    assert info["telemetry"]["pending_bytes"] == 0
+    table = runner.invoke(app, ["status", "-p", "demo", "--repo-root", str(repo)])
+    assert "tracking URI sqlite:///" in table.output and "versioning" in table.output
+
+
+def test_status_redacts_the_password(repo: Path) -> None:
+    uri = f"http://alice:topsecret@127.0.0.1:{free_port()}"
+    (repo / "mlops.toml").write_text(f'[tracking]\nuri = "{uri}"\ntimeout = 1\n')
+    result = runner.invoke(app, ["status", "-p", "x", "--repo-root", str(repo)])
+    assert "topsecret" not in result.output and "alice:***@" in result.output
+    assert "no" in result.output  # not reachable
+
+
+def test_runs_list_shows_runs_and_metrics(repo: Path) -> None:
+    client = MLOpsClient.from_project("lister", repo_root=repo)
+    with client.start_run(run_name="first"):
+        client.log_metrics({"loss": 0.25}, step=1)
+    client.close()
+    result = runner.invoke(app, ["runs", "list", "-p", "lister", "--repo-root", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert "first" in result.output and "loss=0.25" in result.output and "FINISHED" in result.output
+
+
+def test_errors_are_one_line_and_exit_1(repo: Path) -> None:
+    result = runner.invoke(app, ["status", "-p", "../x", "--repo-root", str(repo)])
+    assert result.exit_code == 1
+    assert "invalid project name" in result.output and "Traceback" not in result.output
+    proc = subprocess.run(
+        [MLOPS, "runs", "list", "-p", "../x"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip().count("\n") == 0 and "[workspace.validate_project_name]" in proc.stderr
+    )
+    debug = subprocess.run(
+        [MLOPS, "--debug", "runs", "list", "-p", "../x"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
+    )
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_server_start_sends_a_second_projects_runs_to_postgres(
+    repo: Path, postgres_uri: str
+) -> None:
+    port = free_port()
+    base = [MLOPS, "server"]
+    root = ["--repo-root", str(repo)]
+    started = subprocess.run(
+        [*base, "start", *root, "--backend-store-uri", postgres_uri, "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=False,
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        assert f"MLOPS_TRACKING_URI=http://127.0.0.1:{port}" in started.stdout
+        status = subprocess.run(
+            [*base, "status", *root], capture_output=True, text=True, env=env(), check=False
+        )
+        assert status.returncode == 0 and "running: True" in status.stdout
+        assert "postgresql+psycopg2://postgres@127.0.0.1" in status.stdout
+        state = json.loads((repo / ".mlops" / "server" / "server.json").read_text())
+        children = subprocess.run(
+            ["pgrep", "-g", str(state["pid"])], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert len(children) <= 4  # server, uvicorn worker; no MLflow job runners
+        url = f"http://127.0.0.1:{port}"
+        script = (
+            "from mlops.client import create_client\n"
+            "c = create_client('second-project')\n"
+            "with c.start_run(run_name='remote') as r:\n"
+            "    c.log_params({'a': 1}); c.log_metrics({'m': 2.0}, step=3)\n"
+            "print(r.info.run_id)\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=repo,
+            env=env(MLOPS_TRACKING_URI=url),
+            timeout=120,
+            check=True,
+        )
+        got = MlflowClient(url).get_run(run.stdout.strip().splitlines()[-1])
+        assert got.data.metrics == {"m": 2.0} and got.data.params == {"a": "1"}
+        assert MlflowClient(url).get_experiment(got.info.experiment_id).name == "second-project"
+        assert not (repo / ".mlops" / "mlflow.db").exists()  # nothing went to the local store
+    finally:
+        stopped = subprocess.run(
+            [*base, "stop", *root], capture_output=True, text=True, env=env(), check=False
+        )
+    assert stopped.returncode == 0 and "stopped server pid" in stopped.stdout
+    after = subprocess.run(
+        [*base, "status", *root], capture_output=True, text=True, env=env(), check=False
+    )
+    assert after.returncode == 1
