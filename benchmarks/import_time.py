@@ -18,7 +18,8 @@ SCRIPT = (
     "import mlops\n"
     "from mlops.client import create_client\n"
     "create_client('p', repo_root=sys.argv[1])\n"
-    "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[2].split(',')))))\n"
+    "loaded = {m.split('.')[0] for m in sys.modules}\n"
+    "print(','.join(sorted(loaded & set(sys.argv[2].split(',')))))\n"
 )
 
 

@@ -68,7 +68,7 @@ def raw_log_batch(root: Path, n: int) -> dict[str, float]:
 def fluent(root: Path, calls: int, synchronous: bool) -> dict[str, float]:
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{root / ('fluent-%s.db' % synchronous)}")
+    mlflow.set_tracking_uri(f"sqlite:///{root / f'fluent-{synchronous}.db'}")
     mlflow.set_experiment(f"fluent-{synchronous}")
     times = []
     with mlflow.start_run() as run:
