@@ -112,11 +112,15 @@ def runs_list(
     """Recent runs with their status and key metrics."""
     client = get_client(project, repo_root)
     runs = client.search_runs(max_results=limit)
-    table = Table("run id", "name", "status", "started", "metrics")
+    table = Table("name", "status", "started", "key metrics")
+    table.add_column("run id", no_wrap=True, min_width=32)
     for run in runs:
-        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(run.data.metrics.items())[:6])
+        items = sorted(
+            run.data.metrics.items(), key=lambda kv: (kv[0].startswith("system/"), kv[0])
+        )
+        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in items[:4])
         started = _time(run.info.start_time)
-        table.add_row(run.info.run_id, run.info.run_name or "", run.info.status, started, metrics)
+        table.add_row(run.info.run_name or "", run.info.status, started, metrics, run.info.run_id)
     console.print(f"project {client.project}: {len(runs)} runs")
     console.print(table)
 
