@@ -54,3 +54,6 @@ class ClientBase:
 
     def _on_run_end(self, run_id: str, status: str) -> None:
         """Hook: a run is about to end with ``status`` (FINISHED, FAILED, KILLED)."""
+
+    def _on_close(self, timeout: float) -> None:
+        """Hook: the client is closing; finish background work within ``timeout`` s."""

@@ -56,8 +56,22 @@ class MLOpsClient(HardwareMixin, MonitoringMixin, ServingMixin, VersioningMixin,
 
         return collect_status(self)
 
+    def lineage(self, model_name: str, version: str | None = None) -> dict[str, Any]:
+        """Where a registered model came from, as recorded along the way.
+
+        Returns ``model`` (name, version, source, run_id), ``data`` (DVC versions the
+        run used: path, md5...), ``run`` (id, params, final metrics), ``bentos``
+        built from this version (tag, path, labels) and ``monitoring`` (latest
+        check's numbers and the reference it compared against).
+        """
+        from mlops.lineage import build_lineage
+
+        return build_lineage(self, model_name, version)
+
     def close(self, timeout: float | None = None) -> None:
         """End open runs, flush pending metric points (bounded) and stop background work."""
+        bound = self.settings.telemetry.flush_timeout if timeout is None else timeout
+        self._on_close(bound)
         self._close_tracking(timeout)
 
     def __enter__(self) -> MLOpsClient:

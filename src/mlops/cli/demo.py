@@ -1,0 +1,56 @@
+"""`mlops demo` and `mlops lineage`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli._common import ProjectOption, RootOption, console, get_client
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` and ``lineage`` to the main app."""
+    app.command("demo")(demo)
+    app.command("lineage")(lineage)
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder to run in (made a git repository).")
+    ] = Path("mlops-demo"),
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving", help="Leave the model endpoint up at the end.")
+    ] = False,
+) -> None:
+    """Run the whole lifecycle on the embedded defaults: data, training, serving, monitoring."""
+    from mlops.demo import run_demo
+
+    result = run_demo(directory, keep_serving=keep_serving, console=console)
+    if keep_serving and result.server is not None:
+        console.print(f"serving at {result.endpoint}; press Ctrl-C to stop")
+        try:
+            result.server.process.wait()
+        except KeyboardInterrupt:
+            result.server.stop()
+
+
+def lineage(
+    model: Annotated[str, typer.Argument(help="Registered model, optionally NAME@VERSION.")],
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where a model came from: data versions -> run -> model version -> bentos -> monitoring."""
+    from mlops.lineage import render_lineage
+
+    name, _, version = model.partition("@")
+    chain = get_client(project, repo_root).lineage(name, version or None)
+    if as_json:
+        console.print_json(json.dumps(chain, default=str))
+    else:
+        render_lineage(chain, console)

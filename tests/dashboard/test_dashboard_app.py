@@ -1,0 +1,119 @@
+"""The web app on real stores without a browser: read-only, empty projects, tokens, charts.
+
+Requests go through Starlette's TestClient (in process); the browser tests
+are in tests/integration/test_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mlops.dashboard.app import create_app
+from mlops.dashboard.charts import chart, line_chart
+from mlops.errors import ConfigurationError
+
+TOKEN = "unit-test-token-0123456789"
+PAGES = ["/", "/p/empty", "/p/empty/runs", "/p/empty/data", "/p/empty/models"]
+PAGES += ["/p/empty/monitoring", "/p/empty/lineage"]
+
+
+def _http(app: Any, host: str = "127.0.0.1:8765") -> TestClient:
+    return TestClient(app, base_url=f"http://{host}")
+
+
+def test_pages_of_a_project_with_no_records_write_nothing(tmp_path: Path) -> None:
+    app = create_app(tmp_path, project="empty")
+    with _http(app) as http:
+        for page in PAGES:
+            response = http.get(page)
+            assert response.status_code == 200, page
+            assert "could not read" not in response.text, page
+        assert "no runs yet" in http.get("/p/empty/runs").text
+        assert "no registered model" in http.get("/p/empty/lineage").text
+    assert not (tmp_path / ".mlops").exists()  # no store, experiment or folder was created
+
+
+def test_runs_and_run_page_of_a_real_run(client: Any, repo: Path) -> None:
+    with client.start_run(run_name="fit <b>") as run:
+        client.log_params({"lr": 0.1})
+        for step in range(3):
+            client.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
+    run_id = run.info.run_id
+    with _http(create_app(repo)) as http:
+        assert "test-project" in http.get("/").text
+        runs = http.get("/p/test-project/runs").text
+        assert "fit &lt;b&gt;" in runs and "<b>" not in runs.split("<main>")[1]
+        figures = _figures(runs)
+        assert [f["layout"]["title"]["text"] for f in figures] == ["loss"]
+        assert figures[0]["data"][0]["y"] == [1.0, 0.5, 1 / 3]
+        page = http.get(f"/p/test-project/runs/{run_id}").text
+        assert "lr" in page and "log_system_metrics=True" in page
+        assert http.get("/p/test-project/runs/0123456789abcdef").status_code == 404
+        assert http.get("/p/other-project/runs").status_code == 404
+        assert http.get("/p/..%2Fetc/runs").status_code == 404
+
+
+def _figures(page: str) -> list[dict[str, Any]]:
+    blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)
+    return [json.loads(b) for b in blocks]
+
+
+def test_only_get_and_security_headers(tmp_path: Path) -> None:
+    with _http(create_app(tmp_path, project="empty")) as http:
+        assert http.post("/").status_code == 405
+        assert http.put("/p/empty/runs").status_code == 405
+        response = http.get("/")
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+        assert response.headers["x-frame-options"] == "DENY"
+        js = http.get("/static/plotly.min.js")
+        assert js.status_code == 200 and len(js.content) > 1_000_000
+        assert "Plotly.newPlot" in http.get("/static/dashboard.js").text
+
+
+def test_loopback_without_token_refuses_foreign_host_names(tmp_path: Path) -> None:
+    app = create_app(tmp_path, project="empty")
+    assert _http(app, "localhost:8765").get("/").status_code == 200
+    assert _http(app, "rebind.attacker.example").get("/").status_code == 403
+
+
+def test_non_loopback_bind_requires_a_token(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="token is required"):
+        create_app(tmp_path, host="0.0.0.0")
+    app = create_app(tmp_path, project="empty", token=TOKEN, host="0.0.0.0")
+    http = _http(app, "192.0.2.1:8765")  # any Host is fine once a token guards the app
+    assert http.get("/").status_code == 401
+    assert http.get("/healthz").status_code == 401
+    assert http.get("/", headers={"X-MLOps-Token": "wrong" * 5}).status_code == 403
+    assert http.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    hop = http.get(f"/p/empty/runs?token={TOKEN}&x=1", follow_redirects=False)
+    assert hop.status_code == 303 and hop.headers["location"] == "/p/empty/runs?x=1"
+    assert http.get("/p/empty/data").status_code == 200  # the cookie from the redirect
+
+
+def test_chart_json_cannot_close_its_script_tag() -> None:
+    html = line_chart(
+        "</script><script>alert(1)</script>", {"a": [{"step": 0, "timestamp": 0, "value": 1.0}]}
+    )
+    assert "</script><script>alert" not in html
+    assert html.count("</script>") == 1
+    assert chart.__doc__
+
+
+def test_all_projects_lists_valid_workspace_folders_only(tmp_path: Path) -> None:
+    workspaces = tmp_path / ".mlops" / "workspaces"
+    for name in ("alpha", "beta.v2", "not a project", ".hidden"):
+        (workspaces / name).mkdir(parents=True)
+    with _http(create_app(tmp_path)) as http:
+        page = http.get("/").text
+        assert 'href="/p/alpha"' in page and 'href="/p/beta.v2"' in page
+        assert "not a project" not in page and ".hidden" not in page
+        assert http.get("/p/alpha/runs").status_code == 200
+        assert http.get("/p/gamma/runs").status_code == 404
+    assert not (tmp_path / ".mlops" / "mlflow.db").exists()

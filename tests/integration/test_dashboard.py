@@ -1,0 +1,385 @@
+"""The dashboard on real records, served by real uvicorn, looked at by real headless Chromium.
+
+One repository gets two projects recorded through the real client (runs with
+training and system metrics; where the tools work, a DVC data version, a
+registered model, a Bento and two Evidently checks). `mlops dashboard` runs
+as a child process on 127.0.0.1 and Debian's Chromium (Playwright) loads each
+page: no console error, no failed request, charts drawn, a screenshot saved
+under tests/artifacts/dashboard/. A second server binds 0.0.0.0 with a token
+and is reached only at 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
+TOKEN = "dashboard-test-token-0123456789"
+# The real CLI, with the dashboard command added if cli/__init__.py does not register it yet.
+CLI = """
+import sys
+from mlops.cli import app, dashboard
+if not any(c.name == "dashboard" for c in app.registered_commands):
+    dashboard.register(app)
+sys.argv[0] = "mlops"
+app()
+"""
+
+
+@dataclass
+class Recorded:
+    """What the fixture recorded, and why any optional part could not be."""
+
+    root: Path
+    runs: dict[str, str] = field(default_factory=dict)
+    md5: str | None = None
+    bento_tag: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def need(self, part: str) -> None:
+        if part in self.skipped:
+            pytest.skip(f"{part} could not be recorded: {self.skipped[part]}")
+
+
+def _optional(rec: Recorded, part: str, step: Callable[[], None]) -> None:
+    # Other components are checked by their own tests; here a broken one only skips its page.
+    try:
+        step()
+    except Exception as exc:
+        rec.skipped[part] = f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    root = tmp_path_factory.mktemp("dashboard") / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    rec = Recorded(root)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("MLOPS_")]:
+            mp.delenv(name)
+        mp.chdir(root)
+        _record_project_a(rec)
+        _record_project_b(rec)
+    yield rec
+
+
+def _record_project_a(rec: Recorded) -> None:
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops.client import MLOpsClient
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x = x.iloc[:, :5]
+    (rec.root / "data").mkdir()
+    x.assign(target=y).to_csv(rec.root / "data" / "train.csv", index=False)
+    client = MLOpsClient.from_project("dash-a", repo_root=rec.root, hardware={"interval": 0.2})
+    model = LogisticRegression(max_iter=300).fit(x, y)
+    with client.start_run(run_name="baseline") as run:
+        client.log_params({"C": 0.5, "max_iter": 300})
+        _optional(rec, "dvc", lambda: setattr(rec, "md5", client.dvc_add("data/train.csv")["md5"]))
+        for step in range(6):
+            client.log_metrics({"loss": 1 / (step + 1), "accuracy": 0.7 + step * 0.04}, step)
+        rec.runs["baseline"] = run.info.run_id
+    with client.start_run(run_name="train", log_system_metrics=True) as run:
+        client.log_params({"C": 1.0, "max_iter": 300})
+        if "dvc" not in rec.skipped:  # the same data again: one version, used by two runs
+            _optional(rec, "dvc", lambda: client.dvc_add("data/train.csv"))
+        for step in range(6):
+            client.log_metrics({"loss": 0.8 / (step + 1), "accuracy": 0.75 + step * 0.04}, step)
+            time.sleep(0.15)
+        _optional(
+            rec,
+            "model",
+            lambda: client.log_model(
+                model, "model", registered_model_name="dash-model", input_example=x.iloc[:2]
+            ),
+        )
+        rec.runs["train"] = run.info.run_id
+    if "model" not in rec.skipped:
+        _optional(rec, "bento", lambda: _deploy(client, rec))
+    reference = x.assign(target=y, prediction=model.predict(x))
+    _optional(rec, "monitoring", lambda: _monitor(client, pd, reference, list(x.columns)))
+    client.close(timeout=20)
+
+
+def _deploy(client: Any, rec: Recorded) -> None:
+    rec.bento_tag = client.deploy_model("models:/dash-model/1", "dash-model")["bento_tag"]
+
+
+def _monitor(client: Any, pd: Any, reference: Any, features: list[str]) -> None:
+    client.set_reference_data(reference, target_column="target", prediction_column="prediction")
+    client.monitor_predictions(reference.sample(200, random_state=1))
+    shifted = reference.copy()
+    for column in features[:4]:
+        shifted[column] = shifted[column] * 3 + 5
+    assert client.monitor_predictions(shifted)["alerts"], "a shifted batch must alert"
+
+
+def _record_project_b(rec: Recorded) -> None:
+    from mlops.client import MLOpsClient
+
+    with MLOpsClient.from_project("dash-b", repo_root=rec.root) as client:
+        with client.start_run(run_name="other") as run:
+            client.log_params({"lr": 0.01})
+            for step in range(3):
+                client.log_metrics({"rmse": 3.0 - step}, step)
+        rec.runs["other"] = run.info.run_id
+
+
+@dataclass
+class Server:
+    """A running `mlops dashboard` child process."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _start(root: Path, *args: str) -> Server:
+    port = free_port()
+    log = root.parent / f"dashboard-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", CLI, "dashboard", "--port", str(port), *args],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", port, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dashboard exited with {process.returncode}: {log.read_text()}")
+        try:
+            if _get(port, "/healthz", {"X-MLOps-Token": TOKEN})[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    _stop(server)
+    pytest.fail(f"dashboard did not answer in 60 s: {log.read_text()}")
+
+
+def _stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=5)
+
+
+def _get(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(recorded: Recorded) -> Iterator[Server]:
+    """All projects, on loopback, no token."""
+    running = _start(recorded.root)
+    yield running
+    _stop(running)
+    assert running.process.returncode == 0, running.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def exposed(recorded: Recorded) -> Iterator[Server]:
+    """Project dash-a only, bound to 0.0.0.0 with a token (reached at 127.0.0.1 only)."""
+    running = _start(recorded.root, "--host", "0.0.0.0", "--token", TOKEN, "-p", "dash-a")
+    yield running
+    _stop(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield chromium
+        chromium.close()
+
+
+def visit(browser: Any, url: str, shot: str, charts: int = 0) -> Any:
+    """Load ``url`` in a fresh page; fail on console errors or failed requests; screenshot it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, url
+    drawn = page.locator("div.chart.js-plotly-plot .main-svg")
+    if charts:
+        drawn.first.wait_for(state="visible", timeout=15_000)
+    page.wait_for_timeout(200)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+    assert problems == [], problems
+    assert page.locator("div.chart").count() >= charts
+    # Every chart placeholder was drawn by plotly (it adds its own svg layers).
+    assert page.locator("div.chart.js-plotly-plot").count() == page.locator("div.chart").count()
+    return page
+
+
+def test_projects_index(server: Server, browser: Any, recorded: Recorded) -> None:
+    page = visit(browser, server.url + "/", "index")
+    text = page.inner_text("main")
+    assert "dash-a" in text and "dash-b" in text
+    page.context.close()
+
+
+def test_project_overview(server: Server, browser: Any) -> None:
+    page = visit(browser, server.url + "/p/dash-a", "overview")
+    assert "baseline" in page.inner_text("main")
+    page.context.close()
+
+
+def test_runs_page_charts_training_metrics(server: Server, browser: Any) -> None:
+    page = visit(browser, server.url + "/p/dash-a/runs", "runs", charts=4)
+    text = page.inner_text("main")
+    assert "baseline" in text and "train" in text
+    titles = page.locator("div.chart .gtitle").all_text_contents()
+    assert {"accuracy", "loss"} <= set(titles)
+    assert {"cpu_utilization_percentage", "system_memory_usage_megabytes"} <= set(titles)
+    assert "monitoring" not in [t.strip() for t in page.locator("tbody td a").all_inner_texts()]
+    page.context.close()
+
+
+def test_run_page_charts_hardware_metrics(server: Server, browser: Any, recorded: Recorded) -> None:
+    run_id = recorded.runs["train"]
+    page = visit(browser, f"{server.url}/p/dash-a/runs/{run_id}", "run", charts=3)
+    titles = page.locator("div.chart .gtitle").all_text_contents()
+    assert "loss" in titles
+    assert "cpu_utilization_percentage" in titles
+    assert page.locator("div.chart .scatterlayer .trace").count() >= 3
+    page.context.close()
+
+
+def test_data_page_links_versions_to_runs(server: Server, browser: Any, recorded: Recorded) -> None:
+    recorded.need("dvc")
+    page = visit(browser, server.url + "/p/dash-a/data", "data")
+    text = page.inner_text("main")
+    dvc_file = (recorded.root / "data" / "train.csv.dvc").read_text()
+    assert recorded.md5 and recorded.md5 in dvc_file and recorded.md5 in text
+    assert "data/train.csv" in text and "baseline" in text and "train (" in text
+    page.context.close()
+
+
+def test_models_page_lists_versions_and_bentos(
+    server: Server, browser: Any, recorded: Recorded
+) -> None:
+    recorded.need("model")
+    page = visit(browser, server.url + "/p/dash-a/models", "models")
+    text = page.inner_text("main")
+    assert "dash-model v1" in text
+    recorded.need("bento")
+    assert recorded.bento_tag and recorded.bento_tag in text
+    page.context.close()
+
+
+def test_monitoring_page_shows_drift_and_alerts(
+    server: Server, browser: Any, recorded: Recorded
+) -> None:
+    recorded.need("monitoring")
+    page = visit(browser, server.url + "/p/dash-a/monitoring", "monitoring", charts=1)
+    text = page.inner_text("main")
+    assert "data_drift" in text
+    assert page.locator("div.chart .scatterlayer .point").count() >= 2  # one per check
+    page.context.close()
+
+
+def test_lineage_page_draws_the_chain(server: Server, browser: Any, recorded: Recorded) -> None:
+    recorded.need("model")
+    page = visit(browser, server.url + "/p/dash-a/lineage?model=dash-model", "lineage")
+    svg = page.locator("main svg.lineage")
+    assert svg.count() == 1 and svg.bounding_box()["width"] > 600
+    nodes = page.locator("svg.lineage g.node").all_text_contents()
+    assert any("dash-model v1" in n for n in nodes)
+    assert any(recorded.runs["train"][:12] in n for n in nodes)
+    if recorded.bento_tag:
+        assert any(recorded.bento_tag[:20] in n for n in nodes)
+    if recorded.md5:
+        assert any(recorded.md5[:12] in n and "data/train.csv" in n for n in nodes)
+    page.context.close()
+
+
+def test_unknown_project_and_run_are_404(server: Server, recorded: Recorded) -> None:
+    assert _get(server.port, "/p/nope/runs")[0] == 404
+    assert _get(server.port, "/p/dash-b/runs/" + recorded.runs["train"])[0] == 404
+
+
+def test_read_only_and_loopback_host_only(server: Server) -> None:
+    assert _get(server.port, "/", method="POST")[0] == 405
+    assert _get(server.port, "/p/dash-a/runs", method="DELETE")[0] == 405
+    # A page from elsewhere reaching 127.0.0.1 by DNS rebinding carries its own Host name.
+    assert _get(server.port, "/", {"Host": "attacker.example"})[0] == 403
+    status, headers, _ = _get(server.port, "/")
+    assert status == 200 and "script-src 'self'" in headers["content-security-policy"]
+
+
+def test_exposed_bind_refuses_requests_without_the_token(exposed: Server) -> None:
+    status, headers, _ = _get(exposed.port, "/")
+    assert status == 401 and headers.get("www-authenticate") == "Bearer"
+    assert _get(exposed.port, "/static/plotly.min.js")[0] == 401
+    assert (
+        _get(exposed.port, "/p/dash-a/runs", {"X-MLOps-Token": "wrong-token-0123456789"})[0] == 403
+    )
+    assert _get(exposed.port, "/p/dash-a/runs", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    status, headers, _ = _get(exposed.port, f"/p/dash-a/data?token={TOKEN}")
+    assert status == 303 and headers["location"] == "/p/dash-a/data"
+    assert "httponly" in headers["set-cookie"].lower()
+    # It serves dash-a only.
+    assert _get(exposed.port, "/p/dash-b/runs", {"X-MLOps-Token": TOKEN})[0] == 404
+
+
+def test_exposed_bind_works_in_the_browser_with_the_token(exposed: Server, browser: Any) -> None:
+    page = visit(browser, f"{exposed.url}/p/dash-a/runs?token={TOKEN}", "exposed-runs", charts=4)
+    assert page.url.endswith("/p/dash-a/runs")  # the token left the address bar
+    page.click("text=Monitoring")  # the cookie carries the token on
+    assert page.locator("h1").inner_text() == "Monitoring of dash-a"
+    page.context.close()
