@@ -198,6 +198,19 @@ def _monitor(
         client.flush_alerts(10)
 
 
+def _columns(mon: dict[str, Any]) -> str:
+    names = list(mon.get("drifted_columns", []))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"drifted: {shown}" if names else "no column drifted"
+
+
+def _alerts(alerts: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "-"
+    kinds = ", ".join(dict.fromkeys(str(a.get("type")) for a in alerts))
+    return f"{len(alerts)} fired ({kinds}); handler received {len(delivered)} event(s)"
+
+
 def _summary(console: Console, client: MLOpsClient, result: DemoResult, keep_serving: bool) -> None:
     mon = result.monitoring
     table = Table(title=f"mlops demo finished in {result.seconds:.1f} s", show_header=False)
@@ -212,12 +225,8 @@ def _summary(console: Console, client: MLOpsClient, result: DemoResult, keep_ser
         ("bento", result.bento_tag),
         ("endpoint", result.endpoint + ("" if keep_serving else " (stopped)")),
         ("served = local predictions", "yes" if result.predictions_match else "NO"),
-        (
-            "drift verdict",
-            f"{verdict}: share {mon.get('drift_share', 0):.2f}, "
-            f"columns {', '.join(mon.get('drifted_columns', [])) or '-'}",
-        ),
-        ("alerts", "; ".join(a.get("message", str(a)) for a in mon.get("alerts", [])) or "-"),
+        ("drift verdict", f"{verdict}: share {mon.get('drift_share', 0):.2f}, {_columns(mon)}"),
+        ("alerts", _alerts(mon.get("alerts", []), result.alerts)),
         ("retraining suggested", str(mon.get("retraining_suggested"))),
     ]
     for key, value in rows:

@@ -160,5 +160,6 @@ def render_lineage(chain: dict[str, Any], console: Console) -> None:
         f"monitoring: {mon['checks']} checks, reference {mon['reference'].get('digest')}"
     )
     if mon["latest"]:
-        node.add(", ".join(f"{k}={v:.4g}" for k, v in sorted(mon["latest"].items())))
+        keys = sorted(k for k in mon["latest"] if "/" not in k)
+        node.add("latest check: " + ", ".join(f"{k}={mon['latest'][k]:.4g}" for k in keys))
     console.print(tree)

@@ -1,0 +1,99 @@
+"""`mlops demo` end to end, twice in a fresh folder, each artifact checked in its real tool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from mlops.client import MLOpsClient
+from mlops.demo import MODEL_NAME, PROJECT
+
+pytestmark = pytest.mark.integration
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+
+def run_demo(folder: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    out = subprocess.run(
+        [MLOPS, "demo", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env | {"COLUMNS": "200"},
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    folder = tmp_path_factory.mktemp("fresh") / "demo"
+    return folder, [run_demo(folder), run_demo(folder)]
+
+
+def test_demo_runs_twice_and_summarises(demo_twice: tuple[Path, list[str]]) -> None:
+    _, outputs = demo_twice
+    for n, out in enumerate(outputs, start=1):
+        assert "mlops demo finished in" in out
+        assert f"{MODEL_NAME} v{n}" in out
+        assert "served = local predictions │ yes" in out
+        assert "DRIFT" in out and "fired" in out
+        assert "mlflow ui --backend-store-uri" in out and "mlops dashboard" in out
+
+
+def test_each_artifact_exists_in_its_tool(demo_twice: tuple[Path, list[str]]) -> None:
+    folder, _ = demo_twice
+    client = MLOpsClient.from_project(PROJECT, repo_root=folder)
+    mlflow = MlflowClient(client.settings.tracking_uri)
+    versions = sorted(int(v.version) for v in mlflow.search_model_versions(f"name='{MODEL_NAME}'"))
+    assert versions == [1, 2]
+    chain = client.lineage(MODEL_NAME)
+    run = mlflow.get_run(chain["run"]["run_id"])
+    assert run.info.status == "FINISHED"
+    assert {"train_accuracy", "val_accuracy", "val_log_loss"} <= set(run.data.metrics)
+    assert any(k.startswith("system/cpu") for k in run.data.metrics)  # the sampler ran
+    assert len(mlflow.get_metric_history(run.info.run_id, "val_accuracy")) == 15
+    # DVC: the data file is tracked and its content is in the remote
+    dvc_file = yaml.safe_load((folder / "data" / "train.csv.dvc").read_text())
+    md5 = dvc_file["outs"][0]["md5"]
+    remote_objects = {
+        p.parent.name + p.name for p in (folder / ".mlops" / "dvc-remote").rglob("*") if p.is_file()
+    }
+    assert md5 in remote_objects
+    # BentoML: the Bento is in the project's store
+    bento = client.deployer.bento_store.get(chain["bentos"][0]["tag"])
+    assert bento.info.labels["registered_version"] == "2"
+    # Evidently: both checks are snapshots in the workspace
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace(str(folder / ".mlops" / "evidently"))
+    project = workspace.search_project(PROJECT)[0]
+    assert len(workspace.list_runs(project.id)) == 2
+    client.close()
+
+
+def test_lineage_matches_dvc_and_names_the_run(demo_twice: tuple[Path, list[str]]) -> None:
+    folder, outputs = demo_twice
+    client = MLOpsClient.from_project(PROJECT, repo_root=folder)
+    chain = client.lineage(MODEL_NAME, "2")
+    dvc_md5 = yaml.safe_load((folder / "data" / "train.csv.dvc").read_text())["outs"][0]["md5"]
+    assert [d["md5"] for d in chain["data"]] == [dvc_md5]
+    assert chain["data"][0]["path"] == "data/train.csv"
+    run_id = chain["run"]["run_id"]
+    assert run_id in outputs[1] and chain["model"]["run_id"] == run_id
+    assert chain["run"]["params"]["epochs"] == "15"
+    assert chain["bentos"] and all(b["labels"]["run_id"] == run_id for b in chain["bentos"])
+    assert chain["bentos"][0]["labels"]["data_versions"][0]["md5"] == dvc_md5
+    assert chain["monitoring"]["checks"] == 2
+    assert chain["monitoring"]["latest"]["dataset_drift"] == 1.0
+    assert chain["monitoring"]["reference"]["digest"]
+    first = client.lineage(MODEL_NAME, "1")
+    assert first["run"]["run_id"] != run_id  # each version keeps its own run
+    client.close()
