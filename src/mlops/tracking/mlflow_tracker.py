@@ -294,6 +294,24 @@ class MLflowTracker:
         with translate_errors("tracking", "register_model", map_mlflow_error), self.global_uris():
             return mlflow.register_model(model_uri, name, tags=dict(tags) or None)
 
+    def download_model(self, model_uri: str, dst: Path) -> Path:
+        """Download a model's files (``runs:/``, ``models:/`` URIs) into ``dst``; their folder."""
+        import mlflow.artifacts
+
+        with (
+            translate_errors(
+                "tracking", "download_model", map_mlflow_error, hint="check the model URI"
+            ),
+            self.global_uris(),  # MLflow 3 resolves runs:/ and models:/ through process-wide URIs
+        ):
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri,
+                dst_path=str(dst),
+                tracking_uri=self.uri,
+                registry_uri=self.registry_uri,
+            )
+        return Path(local)
+
     def load_model(self, model_uri: str, flavor: str) -> Any:
         """Load a model with the ``pyfunc``, ``sklearn`` or ``pytorch`` flavor."""
         from mlops.tracking.models import loader_for

@@ -1,0 +1,81 @@
+"""`mlops deploy` and `mlops serve` commands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from typing import Annotated
+
+import typer
+
+from mlops.cli._common import ProjectOption, RootOption, console, err_console, get_client
+
+__all__ = ["register"]
+
+
+def deploy(
+    model_path: Annotated[
+        str,
+        typer.Argument(
+            help="runs:/<run_id>/<name>, models:/<name>/<version>, models:/<name>@<alias>, "
+            "models:/m-<id>, or a folder (with --predictor)."
+        ),
+    ],
+    *,
+    name: Annotated[str, typer.Option("--name", "-n", help="BentoML model and Bento name.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="BentoML version (default: generated).")
+    ] = None,
+    predictor: Annotated[
+        str | None, typer.Option("--predictor", help="For folders: package.module:Class.")
+    ] = None,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Also build the Bento.")] = True,
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+) -> None:
+    """Import a model into BentoML and build its Bento; print the result as JSON."""
+    client = get_client(project, repo_root)
+    result = client.deploy_model(model_path, name, version, build_bento=build, predictor=predictor)
+    console.print_json(json.dumps(result, default=str))
+    target = result["bento_tag"] or result["model_tag"]
+    err_console.print(f"serve it with: mlops serve {target}")
+
+
+def serve(
+    tag: Annotated[str, typer.Argument(help="A Bento tag, or a model tag from `mlops deploy`.")],
+    *,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default: serving.port or a free one).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface (default: serving.host).")
+    ] = None,
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+) -> None:
+    """Serve TAG over HTTP until Ctrl-C (POST /predict with {"data": [...]})."""
+    client = get_client(project, repo_root)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server like Ctrl-C does
+    with client.serve(tag, port=port, host=host) as server:
+        err_console.print(
+            f"serving {server.tag} at {server.url}/predict (log: {server.log_path}); Ctrl-C stops"
+        )
+        try:
+            while server.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            err_console.print("stopping")
+            return
+    err_console.print(f"the server stopped on its own; its log: {server.log_path}")
+    raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``deploy`` and ``serve`` to the main app."""
+    app.command("deploy")(deploy)
+    app.command("serve")(serve)

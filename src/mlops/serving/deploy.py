@@ -1,0 +1,173 @@
+"""From a model source to a BentoML model, a service folder and a Bento.
+
+:class:`DeployPlanner` holds the steps :meth:`ServingMixin.deploy_model` runs;
+it receives the BentoML adapter and reads MLflow through the tracker, so the
+facade stays a few lines and this module imports no tool at its top.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import InvalidInputError
+from mlops.serving import sources
+from mlops.serving.template import ServiceSource, api_description, render_service, write_service
+
+if TYPE_CHECKING:
+    from mlops.config import Settings
+    from mlops.serving.bentoml_deployer import BentoMLDeployer
+
+__all__ = ["DeployPlanner", "read_signature"]
+
+DataVersions = Callable[[str], list[dict[str, Any]]]
+
+
+class DeployPlanner:
+    """Runs one project's deployments.
+
+    Args:
+        settings: The project's settings.
+        serving_dir: ``<workspace>/serving``: service folders, downloads, server logs.
+        deployer: The BentoML adapter.
+        tracker: Returns the MLflow tracker (only called for MLflow URIs).
+        data_versions: ``run_id -> [data version dicts]`` (the run's DVC inputs).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        serving_dir: Path,
+        deployer: BentoMLDeployer,
+        tracker: Callable[[], Any],
+        data_versions: DataVersions,
+    ) -> None:
+        self.settings, self.serving_dir, self.deployer = settings, serving_dir, deployer
+        self._tracker, self._data_versions = tracker, data_versions
+
+    def resolve(self, model_path: str, predictor: str | None) -> sources.ModelSource:
+        """Validate and resolve ``model_path`` (nothing is written)."""
+        if sources.is_mlflow_uri(model_path):
+            if predictor:
+                raise InvalidInputError(
+                    "predictor is for folders; MLflow models are served with mlflow.pyfunc",
+                    component="serving",
+                    operation="deploy_model",
+                    hint="drop predictor=...",
+                )
+            return sources.resolve_mlflow_source(self._tracker().client, model_path)
+        folder = Path(model_path).expanduser().resolve()
+        spec = sources.check_predictor(folder, predictor)
+        return sources.ModelSource(kind="predictor", uri=str(folder), predictor=spec)
+
+    def labels(self, source: sources.ModelSource) -> dict[str, Any]:
+        """Lineage of the deployment: project, run, registered version, data versions."""
+        return {
+            "project": self.settings.project,
+            "source_uri": source.uri,
+            "run_id": source.run_id,
+            "registered_model": source.registered_model,
+            "registered_version": source.registered_version,
+            "model_id": source.model_id,
+            "data_versions": self._data_versions(source.run_id) if source.run_id else [],
+        }
+
+    def import_model(
+        self, source: sources.ModelSource, name: str, version: str | None, labels: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """Copy the model's files into the BentoML store; its tag and metadata."""
+        from mlops.serving.bentoml_deployer import labels_as_strings
+
+        scratch = Path(tempfile.mkdtemp(prefix="download-", dir=self._dir("tmp")))
+        try:
+            files = self._fetch(source, scratch)
+            signature = read_signature(files) if source.kind == "mlflow" else None
+            metadata = {
+                "kind": source.kind,
+                "predictor": source.predictor,
+                "signature": signature,
+                "columns": _columns(signature),
+                "data_versions": labels["data_versions"],
+            }
+            tag = self.deployer.import_model(
+                name, version, files, labels_as_strings(labels), metadata
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return tag, metadata
+
+    def _fetch(self, source: sources.ModelSource, scratch: Path) -> Path:
+        if source.kind == "predictor":
+            return Path(source.uri)
+        uri = f"models:/{source.model_id}" if source.model_id else source.uri
+        local = self._tracker().download_model(uri, scratch)
+        return Path(local)
+
+    def write_service(
+        self, model_tag: str, metadata: dict[str, Any], labels: dict[str, str]
+    ) -> ServiceSource:
+        """(Re)write the service folder of ``model_tag``."""
+        name = model_tag.partition(":")[0]
+        extras: dict[str, Path] = {}
+        if metadata.get("predictor"):
+            extras.update(sources.predictor_extras(metadata["predictor"]))
+        code = render_service(
+            model_tag,
+            kind=metadata["kind"],
+            predictor=metadata.get("predictor"),
+            service_name=name,
+            labels=labels,
+        )
+        folder = self._dir("services") / model_tag.replace(":", "-")
+        service = write_service(folder, model_tag, code, extras)
+        requirements = self.deployer.model_file(model_tag, "requirements.txt")
+        if requirements is not None:
+            shutil.copyfile(requirements, folder / "requirements.txt")
+        return service
+
+    def result(
+        self, model_tag: str, metadata: dict[str, Any], labels: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The dict :meth:`deploy_model` returns before the Bento is built."""
+        return {
+            "model_tag": model_tag,
+            "bento_tag": None,
+            "bento_path": None,
+            "bentoml_home": str(self.deployer.home),
+            "api": api_description(metadata["columns"], metadata["signature"]),
+            "labels": labels,
+        }
+
+    def _dir(self, name: str) -> Path:
+        path = self.serving_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def read_signature(model_dir: Path) -> dict[str, Any] | None:
+    """The ``signature`` in an MLflow model folder's ``MLmodel`` (inputs, outputs), or None."""
+    import yaml
+
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        raise InvalidInputError(
+            f"{model_dir.name} has no MLmodel file: it is not an MLflow model",
+            component="serving",
+            operation="deploy_model",
+            hint="log it with client.log_model(...), or deploy the folder with predictor=...",
+        )
+    raw = (yaml.safe_load(mlmodel.read_text()) or {}).get("signature") or {}
+    if not raw:
+        return None
+    return {key: json.loads(raw[key]) for key in ("inputs", "outputs") if raw.get(key)}
+
+
+def _columns(signature: dict[str, Any] | None) -> list[str] | None:
+    inputs = (signature or {}).get("inputs") or []
+    if inputs and all("name" in spec and spec.get("type") != "tensor" for spec in inputs):
+        return [str(spec["name"]) for spec in inputs]
+    return None
