@@ -7,6 +7,7 @@ The same contract runs against the embedded sqlite store and against a real
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ def tracked(request: pytest.FixtureRequest, repo: Path) -> Any:
 
 
 def reader(client: MLOpsClient) -> MlflowClient:
-    return MlflowClient(tracking_uri=client.settings.tracking_uri)
+    uri = client.settings.tracking_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def test_run_params_metrics_tags_artifacts_read_back(tracked: MLOpsClient, tmp_path: Path) -> None:
@@ -225,3 +227,23 @@ def test_unsupported_file_store_is_a_configuration_error(repo: Path) -> None:
     with pytest.raises(MLOpsClientError, match="no longer supports") as info:
         _ = client.tracker
     assert "sqlite" in (info.value.hint or "")
+
+
+def test_two_projects_on_two_stores_in_one_process(tmp_path: Path) -> None:
+    """MLflow's process-wide URIs are borrowed for model logging and given back intact."""
+    from sklearn.linear_model import LinearRegression
+
+    a = MLOpsClient.from_project("a", repo_root=tmp_path / "a")
+    b = MLOpsClient.from_project("b", repo_root=tmp_path / "b")
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    with a.start_run():
+        a.log_model(model, "m", registered_model_name="only-in-a")
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert reader(a).search_model_versions("name='only-in-a'")
+    assert not reader(b).search_model_versions("name='only-in-a'")
+    with b.start_run():
+        b.log_model(model, "m", registered_model_name="only-in-b")
+    assert not reader(a).search_model_versions("name='only-in-b'")
+    a.close()
+    b.close()

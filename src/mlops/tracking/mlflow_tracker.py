@@ -248,12 +248,17 @@ class MLflowTracker:
 
         with _GLOBAL_URI_LOCK:
             saved_registry = registry_utils._registry_uri
+            saved_env = os.environ.get("MLFLOW_REGISTRY_URI")  # set_registry_uri exports it
             mlflow.set_registry_uri(self.registry_uri)
             try:
                 with tracking_utils._use_tracking_uri(self.uri):
                     yield
             finally:
                 registry_utils._registry_uri = saved_registry
+                if saved_env is None:
+                    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+                else:
+                    os.environ["MLFLOW_REGISTRY_URI"] = saved_env
 
     def log_model(
         self, run_id: str, model: Any, name: str, registered_model_name: str | None, **kwargs: Any

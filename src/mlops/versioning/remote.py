@@ -1,0 +1,96 @@
+"""Where a project's data goes: the DVC remote derived from ``Settings.data``.
+
+Pure logic (no DVC import). Each project gets its own DVC remote, named
+``<data.remote_name>-<project>``, whose URL is the configured remote URL with
+the project name appended: projects sharing one bucket or folder cannot
+overwrite or pull each other's objects by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.config import Settings
+from mlops.errors import redact
+
+__all__ = ["CREDENTIAL_KEYS", "RemoteSpec", "remote_spec"]
+
+# Keys that must never sit in the committed .dvc/config (DVC's S3 schema names).
+CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "session_token", "sse_customer_key")
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """The DVC remote of one project.
+
+    Attributes:
+        name: DVC remote name (``mlops-<project>`` by default).
+        url: Full URL including the per-project prefix.
+        endpoint_url: S3-compatible endpoint (MinIO, moto...), or None for AWS.
+        region: S3 region, or None.
+        profile: AWS profile for credentials, or None.
+        timeout: Seconds to wait for the remote to answer.
+    """
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def is_s3(self) -> bool:
+        """True for ``s3://`` remotes."""
+        return self.url.startswith("s3://")
+
+    @property
+    def is_local(self) -> bool:
+        """True for a folder on this machine."""
+        return "://" not in self.url
+
+    def committed_config(self) -> dict[str, Any]:
+        """What goes into the committed ``.dvc/config`` (never credentials)."""
+        conf: dict[str, Any] = {"url": self.url}
+        if self.is_s3:
+            optional = {
+                "endpointurl": self.endpoint_url,
+                "region": self.region,
+                "profile": self.profile,
+            }
+            conf.update({k: v for k, v in optional.items() if v})
+        return conf
+
+    def runtime_config(self) -> dict[str, Any]:
+        """Per-process overrides: bounded waits on S3 (DVC has no such keys for folders)."""
+        if not self.is_s3:
+            return {}
+        seconds = max(1, round(self.timeout))
+        return {"connect_timeout": seconds, "read_timeout": seconds}
+
+    def describe(self) -> str:
+        """``name (url)`` with any secret redacted, for messages."""
+        where = f"{self.url} via {self.endpoint_url}" if self.endpoint_url else self.url
+        return redact(f"'{self.name}' ({where})")
+
+
+def remote_spec(settings: Settings) -> RemoteSpec:
+    """Build the project's :class:`RemoteSpec` from ``settings.data``.
+
+    Example:
+        >>> from mlops.config import load_settings
+        >>> s = load_settings("demo", repo_root="/tmp/r")
+        >>> remote_spec(s).url
+        '/tmp/r/.mlops/dvc-remote/demo'
+    """
+    data = settings.data
+    base = data.remote_url or str(settings.mlops_dir / "dvc-remote")
+    return RemoteSpec(
+        name=f"{data.remote_name}-{settings.project}",
+        url=f"{base.rstrip('/')}/{settings.project}",
+        endpoint_url=data.endpoint_url,
+        region=data.region,
+        profile=data.profile,
+        timeout=data.timeout,
+    )

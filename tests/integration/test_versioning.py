@@ -1,0 +1,542 @@
+"""Data versioning on real DVC in real git repositories, with a local and an S3 remote.
+
+The S3 API is a real ``moto_server`` process on 127.0.0.1 (started once per
+session, stopped by PID); credentials are fake and come from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.client import MLOpsClient
+from mlops.errors import (
+    ComponentUnavailableError,
+    ConfigurationError,
+    ConnectionFailedError,
+    InvalidInputError,
+    MLOpsClientError,
+    NotFoundError,
+)
+
+try:
+    from tests.conftest import uninstall
+except ModuleNotFoundError:  # run by the `pytest` script: no `tests` package on sys.path
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+    )
+    assert _spec and _spec.loader
+    _root_conftest = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_root_conftest)
+    uninstall = _root_conftest.uninstall
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+FAKE_SECRET = "fake-secret-Zq9"
+
+
+# -- services and helpers -------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, **(extra_env or {})}
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    _stop(proc)
+    raise RuntimeError("moto_server did not start within 30 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API (moto_server) on 127.0.0.1 and a free port."""
+    proc, endpoint = _start_moto()
+    yield endpoint
+    _stop(proc)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Fake credentials from the environment only; no profile or config file leaks in."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def _bucket(endpoint: str, name: str) -> str:
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def _keys(endpoint: str, bucket: str) -> list[str]:
+    import boto3
+
+    listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def _client(repo: Path, project: str = "test-project", **data: Any) -> MLOpsClient:
+    return MLOpsClient.from_project(project, repo_root=repo, data=data)
+
+
+def _make_data(root: Path, kind: str) -> Path:
+    if kind == "file":
+        target = root / "data" / "blob.bin"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(os.urandom(300_000))
+        return target
+    target = root / "data" / "images"
+    for i in range(12):
+        sub = target / f"class{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"img{i}.bin").write_bytes(os.urandom(1000 + i))
+    return target
+
+
+def _digests(path: Path) -> dict[str, str]:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {
+        str(p.relative_to(path.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
+    }
+
+
+def _dvc_md5(dvc_file: Path) -> str:
+    match = re.search(r"md5: (\S+)", dvc_file.read_text())
+    assert match, dvc_file.read_text()
+    return match.group(1)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+# -- the round trip -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_add_push_delete_pull_is_byte_identical(
+    repo: Path, where: str, kind: str, request: pytest.FixtureRequest
+) -> None:
+    data: dict[str, Any] = {}
+    if where == "s3":
+        request.getfixturevalue("aws_env")
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = _bucket(endpoint, f"rt-{kind}")
+        data = {"remote_url": f"s3://{bucket}/shared", "endpoint_url": endpoint, "timeout": 10}
+    target = _make_data(repo, kind)
+    before = _digests(target)
+    client = _client(repo, **data)
+    try:
+        version = client.dvc_add(target)
+        assert version["md5"] == _dvc_md5(repo / version["dvc_file"])
+        assert version["md5"].endswith(".dir") == (kind == "folder")
+        assert version["nfiles"] == len(before)
+        assert version["size"] == sum(
+            p.stat().st_size for p in [target, *target.rglob("*")] if p.is_file()
+        )
+
+        pushed = client.dvc_push()
+        assert pushed["pushed"] == len(before) + (kind == "folder")  # + the .dir listing
+        assert pushed["bytes"] >= version["size"]
+        assert client.dvc_push()["pushed"] == 0  # nothing left to send
+        assert client.dvc_status()["clean"]
+
+        _remove(target)
+        shutil.rmtree(repo / ".dvc" / "cache")
+        pulled = client.dvc_pull()
+        assert pulled["fetched"] >= len(before)
+        assert pulled["bytes"] >= version["size"]
+        assert _digests(target) == before
+    finally:
+        client.close(timeout=10)
+    if where == "s3":
+        keys = _keys(data["endpoint_url"], data["remote_url"].split("/")[2])
+        assert keys and all(k.startswith("shared/test-project/files/md5/") for k in keys)
+    else:
+        assert (repo / ".mlops" / "dvc-remote" / "test-project" / "files" / "md5").is_dir()
+    assert "/.mlops/" in (repo / ".dvcignore").read_text().splitlines()
+    # DVC keeps its site cache inside .mlops, not in the system temp folder.
+    assert "site_cache_dir" in (repo / ".dvc" / "config.local").read_text()
+    assert (repo / ".mlops" / "dvc-site-cache").is_dir()
+
+
+def test_plain_dvc_in_a_fresh_clone_pulls_what_the_client_pushed(
+    repo: Path, client: MLOpsClient, tmp_path: Path
+) -> None:
+    file, folder = _make_data(repo, "file"), _make_data(repo, "folder")
+    expected = {**_digests(file), **_digests(folder)}
+    client.dvc_add(file)
+    client.dvc_add(folder)
+    client.dvc_push()
+    _git(repo, "add", ".dvc/config", ".dvcignore", "data")
+    _git(repo, "commit", "-qm", "data")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    assert not (clone / "data" / "blob.bin").exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PYTHON"))}
+    env["DVC_SITE_CACHE_DIR"] = str(tmp_path / "clone-site-cache")  # keep /var/tmp clean
+    done = subprocess.run(
+        [str(BIN / "dvc"), "pull"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    got = {**_digests(clone / "data" / "blob.bin"), **_digests(clone / "data" / "images")}
+    assert got == expected
+
+
+def test_projects_sharing_a_remote_cannot_pull_each_others_data(repo: Path) -> None:
+    first, second = _client(repo, "proj-a"), _client(repo, "proj-b")
+    try:
+        target = _make_data(repo, "file")
+        first.dvc_add(target)
+        assert first.dvc_push()["pushed"] == 1
+        assert not (repo / ".mlops" / "dvc-remote" / "proj-b").exists()
+        _remove(target)
+        shutil.rmtree(repo / ".dvc" / "cache")
+        with pytest.raises(MLOpsClientError) as info:
+            second.dvc_pull([target])
+        assert info.value.component == "versioning"
+        assert first.dvc_pull([target])["fetched"] == 1
+    finally:
+        first.close(timeout=10)
+        second.close(timeout=10)
+
+
+def test_an_interrupted_push_completes_when_retried(repo: Path, client: MLOpsClient) -> None:
+    folder = repo / "data" / "many"
+    folder.mkdir(parents=True)
+    for i in range(600):
+        (folder / f"{i:04}.bin").write_bytes(os.urandom(2048))
+    before = _digests(folder)
+    client.dvc_add(folder)
+    remote = repo / ".mlops" / "dvc-remote" / "test-project"
+    script = (
+        "from mlops.client import MLOpsClient\n"
+        f"MLOpsClient.from_project('test-project', repo_root={str(repo)!r}).dvc_push()\n"
+    )
+    env = {**os.environ, "MLOPS_DATA_JOBS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=repo)
+    try:
+        while proc.poll() is None and _count_files(remote) < 20:
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    partial = _count_files(remote)
+    assert 0 < partial < len(before) + 1, "the push was not interrupted part-way"
+
+    result = client.dvc_push()
+    assert result["pushed"] + partial >= len(before) + 1
+    assert _count_files(remote) >= len(before) + 1
+    shutil.rmtree(folder)
+    shutil.rmtree(repo / ".dvc" / "cache")
+    client.dvc_pull([folder])
+    assert _digests(folder) == before
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+
+
+# -- lineage ---------------------------------------------------------------------------------------
+
+
+def test_a_run_records_the_data_version_it_used(repo: Path, client: MLOpsClient) -> None:
+    (repo / "README").write_text("r")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-qm", "init")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = repo / "train.csv"
+    target.write_text("x,y\n1,2\n")
+    with client.start_run(run_name="v1") as run1:
+        v1 = client.dvc_add(target)
+    target.write_text("x,y\n1,2\n3,4\n")
+    with client.start_run(run_name="v2") as run2:
+        v2 = client.dvc_add(target, context="validation")
+    old_id, new_id = run1.info.run_id, run2.info.run_id
+
+    stored = client.tracker.client.get_run(old_id).inputs.dataset_inputs
+    assert [(d.dataset.name, d.dataset.digest, d.dataset.source_type) for d in stored] == [
+        ("train.csv", v1["md5"], "dvc")
+    ]
+    assert v2["md5"] != v1["md5"] == client.get_data_versions(old_id)[0]["md5"]
+    assert _dvc_md5(repo / "train.csv.dvc") == v2["md5"]
+    (new,) = client.get_data_versions(new_id)
+    assert (new["md5"], new["context"], new["nfiles"]) == (v2["md5"], "validation", 1)
+    assert new["remote"].endswith("dvc-remote/test-project")
+    assert new["rev"] == head == v1["rev"]
+
+    (old_row,) = client.compare_data_versions(old_id)
+    (new_row,) = client.compare_data_versions(new_id)
+    assert old_row["changed"] and old_row["current_md5"] == v2["md5"]
+    assert not new_row["changed"]
+
+
+def test_pull_inside_a_run_records_the_versions_pulled(repo: Path, client: MLOpsClient) -> None:
+    folder = _make_data(repo, "folder")
+    version = client.dvc_add(folder)
+    client.dvc_push()
+    shutil.rmtree(folder)
+    with client.start_run() as run:
+        client.dvc_pull([folder])
+    (recorded,) = client.get_data_versions(run.info.run_id)
+    assert recorded["md5"] == version["md5"] and recorded["path"] == "data/images"
+    assert recorded["context"] == "training"
+
+
+def test_recursive_add_tracks_each_file_and_records_each_on_the_run(
+    repo: Path, client: MLOpsClient
+) -> None:
+    folder = _make_data(repo, "folder")
+    with client.start_run() as run:
+        result = client.dvc_add(folder, recursive=True)
+    assert result["nfiles"] == 12 and result["md5"] is None
+    assert all((repo / f["dvc_file"]).is_file() for f in result["files"])
+    recorded = {v["path"]: v["md5"] for v in client.get_data_versions(run.info.run_id)}
+    assert recorded == {f["path"]: f["md5"] for f in result["files"]}
+    client.dvc_push()
+    (folder / "class0" / "img0.bin").unlink()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert client.dvc_pull([folder / "class0" / "img0.bin"])["fetched"] == 1
+    assert (folder / "class0" / "img0.bin").is_file()
+
+
+def test_data_outside_a_run_records_nothing_and_unknown_runs_are_not_found(
+    repo: Path, client: MLOpsClient
+) -> None:
+    (repo / "a.txt").write_text("a")
+    client.dvc_add("a.txt")
+    with client.start_run() as run:
+        pass
+    assert client.get_data_versions(run.info.run_id) == []
+    with pytest.raises(NotFoundError):
+        client.get_data_versions("0" * 32)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def test_a_missing_path_is_rejected_before_anything_is_written(
+    repo: Path, client: MLOpsClient
+) -> None:
+    with pytest.raises(NotFoundError) as info:
+        client.dvc_add("nope.csv")
+    assert (info.value.component, info.value.operation) == ("versioning", "dvc_add")
+    assert not (repo / ".dvc").exists()
+
+
+def test_a_path_outside_the_repo_is_rejected(
+    repo: Path, client: MLOpsClient, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_text("1")
+    with pytest.raises(InvalidInputError, match="outside the repository"):
+        client.dvc_add(outside)
+    assert not (repo / ".dvc").exists()
+
+
+def test_a_path_git_already_tracks_is_rejected(repo: Path, client: MLOpsClient) -> None:
+    (repo / "data").mkdir()
+    (repo / "data" / "x.csv").write_text("1")
+    _git(repo, "add", "data/x.csv")
+    _git(repo, "commit", "-qm", "x")
+    for path in ("data/x.csv", "data"):
+        with pytest.raises(InvalidInputError) as info:
+            client.dvc_add(path)
+        assert "git rm -r --cached" in (info.value.hint or "")
+    assert not (repo / ".dvc").exists()
+
+
+@pytest.mark.timeout(60)  # the bound under test: data.timeout plus DVC start-up
+@pytest.mark.parametrize("userinfo", ["", "alice:s3cr3t@"])
+def test_an_unreachable_remote_fails_within_the_timeout_naming_it_redacted(
+    repo: Path, aws_env: None, userinfo: str
+) -> None:
+    endpoint = f"http://{userinfo}127.0.0.1:{_free_port()}"
+    client = _client(repo, remote_url="s3://bucket/x", endpoint_url=endpoint, timeout=2)
+    try:
+        (repo / "a.txt").write_text("a")
+        client.dvc_add("a.txt")
+        with pytest.raises(ConnectionFailedError) as info:
+            client.dvc_push()
+    finally:
+        client.close(timeout=10)
+    text = str(info.value)
+    assert "mlops-test-project" in text and "s3://bucket/x/test-project" in text
+    assert "s3cr3t" not in text and FAKE_SECRET not in text
+    assert info.value.operation == "dvc_push"
+
+
+@pytest.fixture(scope="module")
+def s3_with_auth() -> Iterator[str]:
+    """A moto_server that checks credentials (none are valid)."""
+    proc, endpoint = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    yield endpoint
+    _stop(proc)
+
+
+def test_an_unauthorised_remote_names_the_remote_and_hides_the_secret(
+    repo: Path, aws_env: None, s3_with_auth: str
+) -> None:
+    client = _client(repo, remote_url="s3://locked", endpoint_url=s3_with_auth, timeout=5)
+    try:
+        (repo / "a.txt").write_text("a")
+        client.dvc_add("a.txt")
+        with pytest.raises(ConnectionFailedError) as info:
+            client.dvc_push()
+    finally:
+        client.close(timeout=10)
+    text = str(info.value)
+    assert "mlops-test-project" in text and "refused access" in text and "credentials" in text
+    assert FAKE_SECRET not in text
+
+
+def test_credentials_in_the_committed_dvc_config_are_refused(
+    repo: Path, client: MLOpsClient
+) -> None:
+    (repo / "a.txt").write_text("a")
+    client.dvc_add("a.txt")
+    config = repo / ".dvc" / "config"
+    config.write_text(
+        config.read_text() + "['remote \"other\"']\n    url = s3://b\n"
+        "    secret_access_key = leaked\n"
+    )
+    fresh = _client(repo)
+    try:
+        with pytest.raises(ConfigurationError, match="--local") as info:
+            fresh.dvc_push()
+    finally:
+        fresh.close(timeout=10)
+    assert "leaked" not in str(info.value)
+
+
+def test_without_dvc_installed_every_operation_names_the_install_command(
+    repo: Path, client: MLOpsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uninstall(monkeypatch, "dvc")
+    (repo / "a.txt").write_text("a")
+    for call in (
+        lambda: client.dvc_add("a.txt"),
+        client.dvc_push,
+        client.dvc_pull,
+        client.dvc_status,
+    ):
+        with pytest.raises(ComponentUnavailableError) as info:
+            call()
+        assert info.value.component == "versioning"
+        assert "mlops[versioning]" in (info.value.hint or "")
+
+
+def test_credentials_from_dvc_local_config_are_used(
+    repo: Path, aws_env: None, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = _bucket(s3_endpoint, "local-creds")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    client = _client(repo, remote_url=f"s3://{bucket}", endpoint_url=s3_endpoint, timeout=10)
+    try:
+        (repo / "a.txt").write_text("a")
+        client.dvc_add("a.txt")
+        local = repo / ".dvc" / "config.local"
+        local.write_text(
+            local.read_text() + "['remote \"mlops-test-project\"']\n"
+            "    access_key_id = from-local-config\n    secret_access_key = local-secret\n"
+        )
+        assert client.dvc_push()["pushed"] == 1
+    finally:
+        client.close(timeout=10)
+    assert "local-secret" not in (repo / ".dvc" / "config").read_text()
+    assert _keys(s3_endpoint, bucket) != []
+
+
+def test_outside_git_dvc_is_initialised_without_scm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    (root / "a.txt").write_text("a")
+    client = _client(root)
+    try:
+        version = client.dvc_add("a.txt")
+        assert client.dvc_push()["pushed"] == 1
+    finally:
+        client.close(timeout=10)
+    assert version["rev"] is None
+    assert "no_scm = True" in (root / ".dvc" / "config").read_text()
+
+
+def test_the_remote_follows_the_settings(repo: Path, tmp_path: Path) -> None:
+    (repo / "a.txt").write_text("a")
+    first = _client(repo)
+    first.dvc_add("a.txt")
+    first.close(timeout=10)
+    moved = tmp_path / "shared-remote"
+    second = _client(repo, remote_url=str(moved))
+    try:
+        assert second.dvc_push()["url"] == str(moved / "test-project")
+    finally:
+        second.close(timeout=10)
+    config = (repo / ".dvc" / "config").read_text()
+    assert str(moved / "test-project") in config and "remote = mlops-test-project" in config
