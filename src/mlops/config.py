@@ -115,7 +115,9 @@ class DataSettings:
     remote_url: str | None = opt(
         None, "DVC remote (path, s3://bucket/prefix); default <root>/.mlops/dvc-remote", "uri?"
     )
-    remote_name: str = opt("mlops", "name of the DVC remote mlops configures", "str")
+    remote_name: str = opt(
+        "mlops", "prefix of each project's DVC remote name (<remote_name>-<project>)", "str"
+    )
     endpoint_url: str | None = opt(None, "S3-compatible endpoint URL (MinIO, moto...)", "str?")
     region: str | None = opt(None, "S3 region", "str?")
     profile: str | None = opt(None, "AWS profile for the remote's credentials", "str?")

@@ -102,6 +102,7 @@ def _prepare_repo(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q", str(root)], check=True)
+        (root / ".gitignore").write_text(".mlops/\n")  # local stores stay out of git
     (root / "data").mkdir(exist_ok=True)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.components import COMPONENTS, is_available, version_of
 from mlops.errors import MLOpsClientError, redact
 from mlops.telemetry.wal import iter_segments
+from mlops.versioning.remote import remote_spec
 
 if TYPE_CHECKING:
     from mlops.client import MLOpsClient
@@ -19,7 +20,7 @@ def collect_status(client: MLOpsClient, check_reachable: bool = True) -> dict[st
     s = client.settings
     configured = {
         "tracking": redact(s.tracking_uri),
-        "versioning": redact(s.data.remote_url or str(s.mlops_dir / "dvc-remote")),
+        "versioning": redact(remote_spec(s).url),
         "serving": s.serving.bentoml_home or str(s.mlops_dir / "bentoml"),
         "monitoring": s.monitoring.workspace or str(s.mlops_dir / "evidently"),
     }

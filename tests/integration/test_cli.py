@@ -34,6 +34,7 @@ def test_init_writes_a_config_that_loads(repo: Path) -> None:
     again = runner.invoke(app, ["init", str(repo)])
     assert again.exit_code == 1 and "--force" in again.output
     assert runner.invoke(app, ["init", str(repo), "--force"]).exit_code == 0
+    assert (repo / ".gitignore").read_text().splitlines().count(".mlops/") == 1
     MLOpsClient.from_project("p", repo_root=repo).settings  # noqa: B018 - loads without error
 
 

@@ -45,6 +45,21 @@ def init(
     path.mkdir(parents=True, exist_ok=True)
     target.write_text(render_default_config())
     console.print(f"wrote {target}")
+    if _ignore_mlops_dir(path):
+        console.print(f"added .mlops/ to {path / '.gitignore'} (local stores stay out of git)")
+
+
+def _ignore_mlops_dir(path: Path) -> bool:
+    """Add ``.mlops/`` to the repository's .gitignore; True if it was added."""
+    ignore = path / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if not (path / ".git").exists() or any(
+        x.strip() in (".mlops", ".mlops/", "/.mlops/") for x in lines
+    ):
+        return False
+    with ignore.open("a") as fh:
+        fh.write(("\n" if lines and lines[-1] else "") + ".mlops/\n")
+    return True
 
 
 def status(
