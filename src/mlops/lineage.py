@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from mlops.client import MLOpsClient
 
-__all__ = ["bento_summary", "build_lineage", "render_lineage"]
+__all__ = ["bento_summary", "build_lineage", "read_json", "render_lineage"]
 
 MONITORING_TAG = "mlops.run_type"
 
@@ -115,13 +115,13 @@ def _bentos(client: MLOpsClient, name: str, version: str) -> list[dict[str, Any]
 
 def _monitoring(client: MLOpsClient) -> dict[str, Any]:
     folder = client.workspace.path("monitoring", create=False)
-    reference = _read_json(folder / "reference.json")
+    reference = read_json(folder / "reference.json")
     runs = client.mlflow_client.search_runs(
         [client.tracker.experiment_id], f"tags.`{MONITORING_TAG}` = 'monitoring'", max_results=1
     )
     latest = dict(runs[0].data.metrics) if runs else None
     return {
-        "checks": _read_json(folder / "state.json").get("checks", 0),
+        "checks": read_json(folder / "state.json").get("checks", 0),
         "latest": latest,
         "monitoring_run_id": runs[0].info.run_id if runs else None,
         "reference": {
@@ -130,7 +130,8 @@ def _monitoring(client: MLOpsClient) -> dict[str, Any]:
     }
 
 
-def _read_json(path: Any) -> dict[str, Any]:
+def read_json(path: Any) -> dict[str, Any]:
+    """A JSON object from ``path``; empty when missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

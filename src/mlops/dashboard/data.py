@@ -8,7 +8,6 @@ BentoML store is only listed. Every value returned is plain Python.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlops.components import is_available
 from mlops.config import PROJECT_NAME_PATTERN, load_settings
 from mlops.errors import NotFoundError
-from mlops.lineage import bento_summary
+from mlops.lineage import bento_summary, read_json
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -200,8 +199,8 @@ class ProjectData:
             "run_id": None,
             "checks": [],
             "series": {},
-            "state": _read_json(folder / "state.json"),
-            "reference": _read_json(folder / "reference.json"),
+            "state": read_json(folder / "state.json"),
+            "reference": read_json(folder / "reference.json"),
             "reports": sorted(p.name for p in reports.glob("monitoring-*.html")),
         }
         run = next((r for r in self.runs() if r["run_type"] == "monitoring"), None)
@@ -280,11 +279,3 @@ def _model_version(v: Any) -> dict[str, Any]:
         "creation_timestamp": v.creation_timestamp,
         "aliases": list(getattr(v, "aliases", []) or []),
     }
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
