@@ -26,7 +26,10 @@ def main() -> None:
         for epoch in range(20):
             model.partial_fit(x_train, y_train, classes=[0, 1])
             client.log_metrics(
-                {"train_acc": model.score(x_train, y_train), "test_acc": model.score(x_test, y_test)},
+                {
+                    "train_acc": model.score(x_train, y_train),
+                    "test_acc": model.score(x_test, y_test),
+                },
                 step=epoch,
             )
         info = client.log_model(model, "model", registered_model_name="quickstart-sgd")

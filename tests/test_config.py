@@ -49,7 +49,10 @@ system_metrics = true
     assert from_env.hardware.interval == 8.0 and from_env.tracking_uri == "http://h:1"
     assert from_env.sources["hardware.interval"] == "environment variable MLOPS_HARDWARE_INTERVAL"
     args = load_settings(
-        "special", repo_root=repo, environ=env, overrides={"hardware_interval": 9, "tracking": {"timeout": 1}}
+        "special",
+        repo_root=repo,
+        environ=env,
+        overrides={"hardware_interval": 9, "tracking": {"timeout": 1}},
     )
     assert args.hardware.interval == 9.0 and args.tracking.timeout == 1.0
     assert args.sources["hardware.interval"] == "arguments"
@@ -61,7 +64,9 @@ def test_env_aliases(repo: Path) -> None:
     assert s.hardware.interval == 2.5 and s.hardware.system_metrics is True
 
 
-def test_found_by_walking_up_and_root_is_its_folder(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_found_by_walking_up_and_root_is_its_folder(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(repo / "mlops.toml", "[tracking]\ntimeout = 4\n")
     deep = repo / "a" / "b"
     deep.mkdir(parents=True)
@@ -77,7 +82,9 @@ def test_pyproject_tool_table_counts(repo: Path) -> None:
     assert s.tracking.timeout == 6.0 and s.config_file == repo / "pyproject.toml"
 
 
-def test_mlops_config_env_names_the_file(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mlops_config_env_names_the_file(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     central = write(tmp_path / "central.toml", "[data]\nremote_url = 's3://team/data'\n")
     monkeypatch.setenv("MLOPS_CONFIG", str(central))
     s = load_settings("p", repo_root=repo)
@@ -127,7 +134,7 @@ def test_rendered_config_is_valid_toml_with_every_key(repo: Path) -> None:
     uncommented = "\n".join(
         line[2:] if line.startswith("# ") and " = " in line and not line.startswith("# [") else line
         for line in text.splitlines()
-        if not line.startswith('# [projects')
+        if not line.startswith("# [projects")
     )
     table = tomllib.loads(uncommented.replace('""  # unset', '""'))
     write(repo / "mlops.toml", uncommented.replace('""  # unset', '""'))
@@ -141,7 +148,9 @@ def test_valid_project_names(name: str) -> None:
     assert validate_project_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "..", ".hidden", "", "a" * 101, "x..y", "a b", None, 3])
+@pytest.mark.parametrize(
+    "name", ["../x", "a/b", "..", ".hidden", "", "a" * 101, "x..y", "a b", None, 3]
+)
 def test_invalid_project_names(name: object) -> None:
     with pytest.raises(InvalidInputError, match="invalid project name") as info:
         validate_project_name(name)

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-import mlops.errors as errors
+from mlops import errors
 from mlops.errors import (
     ComponentUnavailableError,
     ConfigurationError,
@@ -27,7 +27,12 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_tree() -> None:
-    for cls in (ComponentUnavailableError, ConfigurationError, InvalidInputError, ConnectionFailedError):
+    for cls in (
+        ComponentUnavailableError,
+        ConfigurationError,
+        InvalidInputError,
+        ConnectionFailedError,
+    ):
         assert issubclass(cls, MLOpsClientError)
     assert issubclass(NotFoundError, InvalidInputError)
     assert issubclass(InvalidInputError, ValueError)
@@ -63,7 +68,11 @@ def test_message_hint_and_details_are_redacted() -> None:
     assert text.startswith("[tracking.connect] cannot reach postgresql://a:***@h/db")
     assert ":y@" not in text and err.details["uri"] == "http://x:***@h"
     again = pickle.loads(pickle.dumps(err))
-    assert (again.component, again.operation, again.hint) == (err.component, err.operation, err.hint)
+    assert (again.component, again.operation, again.hint) == (
+        err.component,
+        err.operation,
+        err.hint,
+    )
 
 
 def test_translate_errors_maps_and_chains() -> None:
@@ -74,9 +83,11 @@ def test_translate_errors_maps_and_chains() -> None:
         raise KeyError("k")
     assert info.value.component == "x" and info.value.operation == "op"
     assert isinstance(info.value.__cause__, KeyError)
-    with pytest.raises(MLOpsClientError, match="RuntimeError: boom") as info2:
-        with translate_errors("x", "op", mapper, hint="try again"):
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(MLOpsClientError, match="RuntimeError: boom") as info2,
+        translate_errors("x", "op", mapper, hint="try again"),
+    ):
+        raise RuntimeError("boom")
     assert info2.value.hint == "try again"
     inner = InvalidInputError("bad", component="inner")
     with pytest.raises(InvalidInputError) as info3, translate_errors("outer", "op"):

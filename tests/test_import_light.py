@@ -9,14 +9,14 @@ from pathlib import Path
 
 HEAVY = ("mlflow", "dvc", "bentoml", "evidently", "pandas", "sklearn", "torch", "numpy")
 
-SCRIPT = """
+SCRIPT = f"""
 import json, sys
 import mlops
 from mlops.client import MLOpsClient, create_client, MLOpsClientError
 client = create_client("p", repo_root=sys.argv[1])
 client.get_workspace_path("outputs")
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in %r)))
-""" % (HEAVY,)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})))
+"""
 
 
 def test_no_heavy_modules(tmp_path: Path) -> None:
@@ -34,9 +34,21 @@ def test_public_names() -> None:
     assert mlops.client.__all__ == sorted(mlops.client.__all__)
     assert mlops.MLOpsClient is mlops.client.MLOpsClient
     spec_names = [
-        "from_project", "start_run", "log_params", "log_metrics", "log_apple_silicon_metrics",
-        "log_artifact", "log_model", "dvc_add", "dvc_push", "dvc_pull", "deploy_model",
-        "set_reference_data", "monitor_predictions", "get_workspace_path", "get_status",
+        "from_project",
+        "start_run",
+        "log_params",
+        "log_metrics",
+        "log_apple_silicon_metrics",
+        "log_artifact",
+        "log_model",
+        "dvc_add",
+        "dvc_push",
+        "dvc_pull",
+        "deploy_model",
+        "set_reference_data",
+        "monitor_predictions",
+        "get_workspace_path",
+        "get_status",
     ]
     missing = [n for n in spec_names if not hasattr(mlops.client.MLOpsClient, n)]
     assert missing == []

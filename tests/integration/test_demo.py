@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,10 +35,38 @@ def run_demo(folder: Path) -> str:
     return out.stdout
 
 
+def run_demo_keep_serving(folder: Path) -> str:
+    """The second run with --keep-serving: the endpoint answers until Ctrl-C."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    proc = subprocess.Popen(
+        [MLOPS, "demo", "--dir", str(folder), "--keep-serving"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env | {"COLUMNS": "200"},
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("serving at "):
+            break
+    url = lines[-1].split()[2].rstrip(";")
+    body = json.dumps({"data": [[0.0] * 30]}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 200 and len(json.loads(resp.read())) == 1
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(request, timeout=5)
+    return "".join(lines)
+
+
 @pytest.fixture(scope="module")
 def demo_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     folder = tmp_path_factory.mktemp("fresh") / "demo"
-    return folder, [run_demo(folder), run_demo(folder)]
+    return folder, [run_demo(folder), run_demo_keep_serving(folder)]
 
 
 def test_demo_runs_twice_and_summarises(demo_twice: tuple[Path, list[str]]) -> None:
@@ -46,6 +77,7 @@ def test_demo_runs_twice_and_summarises(demo_twice: tuple[Path, list[str]]) -> N
         assert "served = local predictions │ yes" in out
         assert "DRIFT" in out and "fired" in out
         assert "mlflow ui --backend-store-uri" in out and "mlops dashboard" in out
+    assert "(stopped)" in outputs[0] and "(stopped)" not in outputs[1]
 
 
 def test_each_artifact_exists_in_its_tool(demo_twice: tuple[Path, list[str]]) -> None:
