@@ -94,7 +94,7 @@ def _handwritten(client: Any, model_tag: str, folder: Path) -> Any:
 
 def _call(server: Any, body: bytes) -> float:
     start = time.perf_counter()
-    status, _, _ = server.post("/predict", body)
+    status, _ = server.post("/predict", body)
     if status != 200:
         raise RuntimeError(f"{server.tag} answered HTTP {status}")
     return (time.perf_counter() - start) * 1000
@@ -196,8 +196,7 @@ def _report(
         "generated": gen,
         "handwritten": hand,
         "overhead": overhead,
-        "meets_target": overhead["p50"] <= TARGET_OVERHEAD
-        and overhead["throughput"] <= TARGET_OVERHEAD,
+        "meets_target": all(v <= TARGET_OVERHEAD for v in overhead.values()),
         "time_to_first_answer": {k: round(v, 3) for k, v in timing.items()},
     }
 

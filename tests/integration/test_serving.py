@@ -188,7 +188,6 @@ def test_latency_is_recorded_per_request(env: dict[str, Any], sk_server: Any) ->
     stats = sk_server.latency_stats()
     assert len(sk_server.latencies_ms) == before + 3
     assert stats["count"] >= 3 and 0 < stats["p50_ms"] <= stats["p99_ms"]
-    assert stats["server_mean_ms"] > 0
 
 
 def test_latency_is_logged_on_a_run(env: dict[str, Any], sk_server: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from mlops.errors import ConnectionFailedError, InvalidInputError, OperationTimeoutError
-from mlops.serving.template import LATENCY_HEADER, PREDICT_ROUTE
+from mlops.serving.template import PREDICT_ROUTE
 
 __all__ = ["ModelServer", "free_port", "port_in_use"]
 
@@ -60,9 +60,8 @@ class ModelServer:
     """A running ``bentoml serve`` child process: call it, measure it, stop it.
 
     Use as a context manager to stop it on exit. Every :meth:`predict` records
-    its round-trip latency (``latencies_ms``) and the service's own compute
-    time (``server_latencies_ms``, from the ``X-MLops-Latency-Ms`` header);
-    :meth:`latency_stats` summarises them for monitoring
+    its round-trip latency (``latencies_ms``); :meth:`latency_stats` summarises
+    them for monitoring (the service's own timings are in BentoML's ``/metrics``)
     (``client.monitor_predictions(..., latency_ms=server.latency_stats()["mean_ms"])``).
 
     Attributes:
@@ -86,7 +85,6 @@ class ModelServer:
         self.tag, self.host, self.port, self.log_path = tag, host, port, log_path
         self.url = f"http://{host}:{port}"
         self.latencies_ms: list[float] = []
-        self.server_latencies_ms: list[float] = []
         self._local = threading.local()
         self._lock = threading.Lock()
         self._workers: dict[int, psutil.Process] = {}
@@ -175,9 +173,7 @@ class ModelServer:
         """
         if hasattr(data, "tolist"):  # numpy arrays
             data = data.tolist()
-        status, body, server_ms = self.post(
-            PREDICT_ROUTE, json.dumps({"data": list(data)}).encode()
-        )
+        status, body = self.post(PREDICT_ROUTE, json.dumps({"data": list(data)}).encode())
         if status >= 400:
             cls = InvalidInputError if status < 500 else ConnectionFailedError
             raise cls(
@@ -185,18 +181,16 @@ class ModelServer:
                 component="serving",
                 operation="predict",
             )
-        if server_ms is not None:
-            self.server_latencies_ms.append(server_ms)
         return list(json.loads(body))
 
-    def post(self, route: str, body: bytes) -> tuple[int, bytes, float | None]:
-        """POST raw ``body`` (JSON) to ``route``; status, body and the service's compute time (ms).
+    def post(self, route: str, body: bytes) -> tuple[int, bytes]:
+        """POST raw ``body`` (JSON) to ``route``; the status and body.
 
         Uses one keep-alive connection per thread; the round trip is recorded.
         """
         start = time.perf_counter()
         try:
-            status, payload, header = self._send(route, body)
+            status, payload = self._send(route, body)
         except (OSError, http.client.HTTPException) as exc:
             self._local.conn = None
             raise ConnectionFailedError(
@@ -207,9 +201,9 @@ class ModelServer:
             ) from exc
         with self._lock:
             self.latencies_ms.append((time.perf_counter() - start) * 1000)
-        return status, payload, float(header) if header else None
+        return status, payload
 
-    def _send(self, route: str, body: bytes) -> tuple[int, bytes, str | None]:
+    def _send(self, route: str, body: bytes) -> tuple[int, bytes]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             try:
@@ -232,8 +226,6 @@ class ModelServer:
             "p99_ms": _quantile(values, 0.99),
             "max_ms": values[-1],
         }
-        if self.server_latencies_ms:
-            stats["server_mean_ms"] = sum(self.server_latencies_ms) / len(self.server_latencies_ms)
         return stats
 
     def _snapshot_workers(self) -> None:
@@ -281,12 +273,10 @@ class ModelServer:
         return f"ModelServer(tag={self.tag!r}, url={self.url!r}, pid={self.pid}, {state})"
 
 
-def _exchange(
-    conn: http.client.HTTPConnection, route: str, body: bytes
-) -> tuple[int, bytes, str | None]:
+def _exchange(conn: http.client.HTTPConnection, route: str, body: bytes) -> tuple[int, bytes]:
     conn.request("POST", route, body=body, headers={"Content-Type": "application/json"})
     response = conn.getresponse()
-    return response.status, response.read(), response.getheader(LATENCY_HEADER)
+    return response.status, response.read()
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:
