@@ -287,3 +287,45 @@ def test_unreachable_tracking_uri_fails_fast_and_redacted(repo: Path) -> None:
     text = str(info.value)
     assert "s3cret" not in text and "bob:***@" in text
     assert "mlops server start" in (info.value.hint or "")
+
+
+def test_spilled_queue_is_reread_from_disk_in_order(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_QUEUE points in memory, the log on disk is the queue; nothing is lost or doubled."""
+    from mlops.telemetry import pipeline
+
+    monkeypatch.setattr(pipeline, "MAX_QUEUE", 700)
+    monkeypatch.setattr(pipeline, "CATCH_UP_BYTES", 2048)
+    refills = []
+    original = pipeline._Stream.refill
+
+    def counted(self: pipeline._Stream, lock: threading.Lock) -> None:
+        refills.append(len(self.queue))
+        original(self, lock)
+
+    monkeypatch.setattr(pipeline._Stream, "refill", counted)
+    client = MLOpsClient.from_project("spill", repo_root=repo, telemetry={"batch_size": 300})
+    with client.start_run() as run:
+        for i in range(6000):
+            client.log_metrics({"loss": float(i)}, step=i)
+    got = history(client.settings.tracking_uri, run.info.run_id, "loss")
+    assert got == [(i, float(i)) for i in range(6000)]
+    assert refills  # the queue did spill to disk and was read back
+    client.close()
+
+
+def test_orphan_with_a_torn_last_line_is_delivered(client: MLOpsClient) -> None:
+    with client.start_run() as run:
+        pass
+    seg = Segment.create(client.workspace.path("wal"), run.info.run_id, "crashed", 0)
+    seg.append(
+        b"".join(f"acc\t{i / 4!r}\t{i}\t{1_700_000_000_000 + i}\n".encode() for i in range(40))
+    )
+    seg.append(b"acc\t0.9\t40\t17000")  # the write a kill -9 cut short: its call never returned
+    seg.close(delete=False)
+    result = client.sync(timeout=30)
+    assert result["complete"] == 1 and result["pending"] == 0
+    got = history(client.settings.tracking_uri, run.info.run_id, "acc")
+    assert got == [(i, i / 4) for i in range(40)]
+    assert list(iter_segments(client.workspace.root / "wal")) == []

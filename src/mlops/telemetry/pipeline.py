@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidInputError, MLOpsClientError
 from mlops.telemetry.breaker import CircuitBreaker
-from mlops.telemetry.wal import END, Segment, encode_end, iter_segments, writer_id
+from mlops.telemetry.wal import END, Record, Segment, encode_end, iter_segments, writer_id
 
 if TYPE_CHECKING:
     from mlops.config import Settings, TelemetrySettings
@@ -38,6 +38,7 @@ log = logging.getLogger("mlops.telemetry")
 PENDING_TAG = "mlops.pending_data"
 SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_QUEUE = 1_000_000  # points kept in memory per segment; beyond, re-read from disk
+CATCH_UP_BYTES = 64 * 1024  # what a refill may read while holding the writers' lock
 Item = tuple[
     str, float, int, int, int
 ]  # key, value, timestamp, step, end offset (END: status in step)
@@ -54,12 +55,35 @@ class _Stream:
         self.retired = not owned  # no more appends will come
         self.done = threading.Event()
 
-    def load_from_disk(self, limit: int = MAX_QUEUE) -> None:
-        records = []
-        for rec in itertools.islice(self.segment.read_pending(), limit):
-            value = rec.status if rec.key == END else rec.value
-            records.append((rec.key, value, rec.timestamp, rec.step, rec.end_offset))
-        self.queue.extendleft(reversed(records))
+    def refill(self, lock: threading.Lock) -> None:
+        """Queue the records that are only on disk; called by the delivery thread on an empty queue.
+
+        While a stream is ``spilled`` its writer appends to the file only, so the
+        queue stays in file order. The last small stretch is read under the
+        writer's lock, and only then does queueing resume.
+        """
+        start = self.segment.acked
+        while True:
+            end = self.segment.written
+            room = MAX_QUEUE - len(self.queue)
+            records, start = self.segment.read_range(start, end, room)
+            self.queue.extend(_item(r) for r in records)
+            if len(records) >= room:
+                return  # still spilled: deliver these, then read on
+            if not self.owned:
+                self.spilled = False  # a dead writer appends nothing more (a torn tail is dropped)
+                return
+            if self.segment.written - start <= CATCH_UP_BYTES:
+                break
+        with lock:
+            records, _ = self.segment.read_range(start, self.segment.written, MAX_QUEUE)
+            self.queue.extend(_item(r) for r in records)
+            self.spilled = False
+
+
+def _item(rec: Record) -> Item:
+    value: Any = rec.status if rec.key == END else rec.value
+    return (rec.key, value, rec.timestamp, rec.step, rec.end_offset)
 
 
 class TelemetryPipeline:
@@ -248,10 +272,8 @@ class TelemetryPipeline:
             if segment is None:
                 continue
             stream = _Stream(segment, owned=False)
-            stream.load_from_disk()
-            stream.spilled = segment.written > (
-                stream.queue[-1][4] if stream.queue else segment.acked
-            )
+            stream.refill(self._lock)
+            stream.spilled = len(stream.queue) >= MAX_QUEUE
             with self._lock:
                 self._streams.append(stream)
                 self._pending_bytes += segment.pending_bytes
@@ -314,9 +336,7 @@ class TelemetryPipeline:
 
     def _deliver_next(self, stream: _Stream) -> bool:
         if not stream.queue and stream.spilled:
-            with self._lock:
-                stream.spilled = False
-            stream.load_from_disk()
+            stream.refill(self._lock)
             if not stream.queue:
                 return False
         batch = _take_batch(stream.queue, self.options.batch_size)

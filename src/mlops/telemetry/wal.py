@@ -108,18 +108,26 @@ class Segment:
             os.pwrite(self.ack_fd, str(offset).rjust(_ACK_WIDTH).encode(), 0)
             self.acked = offset
 
-    def read_pending(self) -> Iterator[Record]:
-        """Parse the records after the acknowledged offset (a torn last line is skipped)."""
+    def read_range(self, start: int, end: int, limit: int) -> tuple[list[Record], int]:
+        """Up to ``limit`` records between byte offsets ``start`` and ``end``.
+
+        Returns them and the offset after the last whole line read. A torn last
+        line (a crashed writer's unfinished ``write``) is not a record; a
+        damaged line is skipped.
+        """
+        records: list[Record] = []
+        offset = start
         with open(self.path, "rb") as fh:
-            fh.seek(self.acked)
-            offset = self.acked
-            for line in fh:
-                offset += len(line)
+            fh.seek(start)
+            while offset < end and len(records) < limit:
+                line = fh.readline(end - offset)
                 if not line.endswith(b"\n"):
-                    break  # torn write of a crashed process: it never returned
+                    break
+                offset += len(line)
                 record = _parse(line.decode("utf-8", "replace"), offset)
                 if record is not None:
-                    yield record
+                    records.append(record)
+        return records, offset
 
     def close(self, delete: bool) -> None:
         """Release the lock; remove the files if everything was delivered."""
