@@ -329,3 +329,17 @@ def test_orphan_with_a_torn_last_line_is_delivered(client: MLOpsClient) -> None:
     got = history(client.settings.tracking_uri, run.info.run_id, "acc")
     assert got == [(i, i / 4) for i in range(40)]
     assert list(iter_segments(client.workspace.root / "wal")) == []
+
+
+def test_a_run_left_open_on_purpose_is_not_marked_killed(repo: Path) -> None:
+    """Runs fed without start_run (e.g. the monitoring run) stay RUNNING across clients."""
+    first = MLOpsClient.from_project("open", repo_root=repo)
+    run = first.tracker.create_run("kept-open", {}, None, None)
+    first._submit_metrics({"drift_share": 0.1}, step=1, run_id=run.info.run_id)
+    first.close()
+    second = MLOpsClient.from_project("open", repo_root=repo)
+    result = second.sync(timeout=20)
+    assert result["complete"] == 1 and result["segments"] == 0
+    got = MlflowClient(second.settings.tracking_uri).get_run(run.info.run_id)
+    assert got.info.status == "RUNNING" and got.data.metrics == {"drift_share": 0.1}
+    second.close()

@@ -38,6 +38,7 @@ log = logging.getLogger("mlops.telemetry")
 PENDING_TAG = "mlops.pending_data"
 SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_QUEUE = 1_000_000  # points kept in memory per segment; beyond, re-read from disk
+DETACHED = ".detached.wal"  # a segment its writer left with data pending, without ending the run
 CATCH_UP_BYTES = 64 * 1024  # what a refill may read while holding the writers' lock
 Item = tuple[
     str, float, int, int, int
@@ -301,7 +302,7 @@ class TelemetryPipeline:
             self._thread.join(timeout=1.0)
         with self._lock:
             for stream in self._streams:
-                stream.segment.close(delete=False)
+                _detach(stream)
             self._streams.clear()
             self._writers.clear()
         return ok
@@ -392,8 +393,8 @@ class TelemetryPipeline:
         """A dead process's run that never ended is marked KILLED once its points are in."""
         run_id = stream.segment.run_id
         others = [p for p in (self.wal_dir / run_id).glob("*.wal") if p != stream.segment.path]
-        if others:
-            return
+        if others or stream.segment.path.name.endswith(DETACHED):
+            return  # another writer may still use the run, or its writer closed cleanly
         try:
             tracker = self._tracker_factory()
             if tracker.client.get_run(run_id).info.status == "RUNNING":
@@ -426,6 +427,23 @@ class TelemetryPipeline:
                 shutil.move(str(p), str(dead / p.name))
         stream.segment.close(delete=False)
         stream.done.set()
+
+
+def _detach(stream: _Stream) -> None:
+    """Close a stream at shutdown: delivered segments go; others stay, marked as cleanly left.
+
+    A run whose writer closed without ending it (a monitoring run, a run logged to
+    with ``_submit_metrics``) must not be marked KILLED when another process
+    later delivers the rest.
+    """
+    segment = stream.segment
+    delivered = not stream.queue and not stream.spilled and segment.written == segment.acked
+    segment.close(delete=delivered)
+    if delivered or not stream.owned or stream.retired or segment.path.name.endswith(DETACHED):
+        return
+    target = segment.path.with_name(segment.path.name[: -len(".wal")] + DETACHED)
+    segment.path.with_suffix(".ack").rename(target.with_suffix(".ack"))
+    segment.path.rename(target)
 
 
 def _take_batch(queue: deque[Any], size: int) -> list[Item]:
