@@ -47,7 +47,20 @@ def collect_status(client: MLOpsClient, check_reachable: bool = True) -> dict[st
         "workspace": str(client.workspace.root),
         "components": components,
         "telemetry": pending_on_disk(client),
+        "hardware": _hardware(client),
     }
+
+
+def _hardware(client: MLOpsClient) -> dict[str, Any]:
+    """Which probes this machine reports through (nothing is sampled)."""
+    try:
+        probes = client.hardware_probes()
+    except MLOpsClientError as err:
+        return {"probes": [], "error": str(err)}
+    names = [p.name for p in probes]
+    for probe in probes:
+        probe.close()
+    return {"probes": names, "system_metrics_default": client.settings.hardware.system_metrics}
 
 
 def _tracking_reachable(client: MLOpsClient) -> tuple[bool, str | None]:

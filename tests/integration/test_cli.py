@@ -45,6 +45,7 @@ def test_status_json_and_table(repo: Path) -> None:
     assert info["components"]["tracking"]["reachable"] is True
     assert info["components"]["tracking"]["installed"] is True
     assert info["telemetry"]["pending_bytes"] == 0
+    assert "cpu" in info["hardware"]["probes"]
     table = runner.invoke(app, ["status", "-p", "demo", "--repo-root", str(repo)])
     assert "tracking URI sqlite:///" in table.output and "versioning" in table.output
 

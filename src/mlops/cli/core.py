@@ -87,6 +87,8 @@ def status(
             comp["hint"] or comp["configured"] or "",
         )
     console.print(table)
+    hw = info["hardware"]
+    console.print(f"hardware probes: {', '.join(hw['probes']) or 'none'}  (mlops hardware --once)")
     tel = info["telemetry"]
     console.print(
         f"pending metric data: {tel['pending_bytes']} bytes in {tel['segments']} WAL segments "
