@@ -51,13 +51,13 @@ def _root(
     """One client per ML project: tracking, data versions, serving, monitoring."""
 
 
+demo.register(app)
 register_core(app)
 app.add_typer(data.app, name="data", help="Data versions on DVC, linked to runs.")
 app.add_typer(monitor.app, name="monitor", help="Drift and performance monitoring on Evidently.")
 app.add_typer(hardware.app, name="hardware", help="What this machine's hardware probes report.")
 serve.register(app)
 dashboard.register(app)
-demo.register(app)
 
 
 def main() -> None:
