@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +29,6 @@ PROJECT = "mlops-demo"
 MODEL_NAME = "demo-classifier"
 # Production drifts on every "mean ..." column: 10 of 30 features, above the demo's 0.3 share.
 DRIFT_SHARE = 0.3
-T = TypeVar("T")
 
 
 @dataclass

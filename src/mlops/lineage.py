@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["bento_summary", "build_lineage", "read_json", "render_lineage"]
 
-MONITORING_TAG = "mlops.run_type"
-
 
 def build_lineage(
     client: MLOpsClient, model_name: str, version: str | None = None
@@ -116,14 +114,11 @@ def _bentos(client: MLOpsClient, name: str, version: str) -> list[dict[str, Any]
 def _monitoring(client: MLOpsClient) -> dict[str, Any]:
     folder = client.workspace.path("monitoring", create=False)
     reference = read_json(folder / "reference.json")
-    runs = client.mlflow_client.search_runs(
-        [client.tracker.experiment_id], f"tags.`{MONITORING_TAG}` = 'monitoring'", max_results=1
-    )
-    latest = dict(runs[0].data.metrics) if runs else None
+    run = client.find_monitoring_run()
     return {
         "checks": read_json(folder / "state.json").get("checks", 0),
-        "latest": latest,
-        "monitoring_run_id": runs[0].info.run_id if runs else None,
+        "latest": dict(run.data.metrics) if run else None,
+        "monitoring_run_id": run.info.run_id if run else None,
         "reference": {
             k: reference.get(k) for k in ("digest", "rows", "created_at", "target", "prediction")
         },

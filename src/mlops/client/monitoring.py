@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.client.base import ClientBase
 from mlops.errors import InvalidInputError, MLOpsClientError
+from mlops.tags import RUN_TYPE_TAG
 
 if TYPE_CHECKING:
     from mlops.monitoring.alerts import AlertDispatcher, AlertHandler
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["MonitoringMixin"]
 
 logger = logging.getLogger("mlops.monitoring")
-RUN_TYPE_TAG = "mlops.run_type"
 
 
 class MonitoringMixin(ClientBase):
@@ -197,12 +197,11 @@ class MonitoringMixin(ClientBase):
             cached = self._adapters.get("monitor.run_id")
         if cached:
             return str(cached)
-        tracker = self.tracker  # type: ignore[attr-defined]
-        found = tracker.search_runs(f"tags.`{RUN_TYPE_TAG}` = 'monitoring'", 1, None)
-        if found:
-            run_id = found[0].info.run_id
+        found = self.find_monitoring_run()
+        if found is not None:
+            run_id = found.info.run_id
         else:
-            run = tracker.create_run(
+            run = self.tracker.create_run(  # type: ignore[attr-defined]
                 "monitoring",
                 {RUN_TYPE_TAG: "monitoring"},
                 f"Drift and performance checks of {self.project}: one step per check.",
@@ -212,6 +211,15 @@ class MonitoringMixin(ClientBase):
         with self._lock:
             self._adapters["monitor.run_id"] = run_id
         return str(run_id)
+
+    def find_monitoring_run(self) -> Any:
+        """The project's monitoring run (an MLflow ``Run``; latest numbers in its metrics) or None.
+
+        Read-only: nothing is created when no check has run yet.
+        """
+        tracker = self.tracker  # type: ignore[attr-defined]
+        found = tracker.search_runs(f"tags.`{RUN_TYPE_TAG}` = 'monitoring'", 1, None)
+        return found[0] if found else None
 
     def _lineage(self, digest: str) -> dict[str, str]:
         """Metadata every Evidently snapshot carries: project, reference and the active run."""

@@ -17,6 +17,7 @@ from mlops.components import is_available
 from mlops.config import PROJECT_NAME_PATTERN, load_settings
 from mlops.errors import NotFoundError
 from mlops.lineage import bento_summary, read_json
+from mlops.tags import PROJECT_TAG, RUN_TYPE_TAG
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["SYSTEM_PREFIX", "DashboardData", "ProjectData"]
 
 SYSTEM_PREFIX = "system/"
-RUN_TYPE_TAG = "mlops.run_type"
-PROJECT_TAG = "mlops.project"
 # Settings of the repository as a whole, for discovery (no [projects.<x>] table applies).
 _DISCOVERY_PROJECT = "mlops-dashboard"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidInputError, MLOpsClientError
+from mlops.tags import PENDING_TAG
 from mlops.telemetry.breaker import CircuitBreaker
 from mlops.telemetry.wal import END, Record, Segment, encode_end, iter_segments, writer_id
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["PENDING_TAG", "TelemetryPipeline"]
 
 log = logging.getLogger("mlops.telemetry")
-PENDING_TAG = "mlops.pending_data"
 SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_QUEUE = 1_000_000  # points kept in memory per segment; beyond, re-read from disk
 DETACHED = ".detached.wal"  # a segment its writer left with data pending, without ending the run
@@ -110,7 +110,6 @@ class TelemetryPipeline:
         self._pending_bytes = 0
         self._max_bytes = int(options.max_log_mb * 1024 * 1024)
         self.breaker = CircuitBreaker(options.breaker_failures, 0.5, options.max_backoff)
-        self.delivered = 0
         self._thread = threading.Thread(target=self._run, name="mlops-telemetry", daemon=True)
         self._started = False
         _register_exit(self)
@@ -361,7 +360,6 @@ class TelemetryPipeline:
         stream.segment.ack(batch[-1][4])
         with self._lock:
             self._pending_bytes -= stream.segment.acked - before
-        self.delivered += sum(1 for item in batch if item[0] != END)
         return True
 
     def _send(self, stream: _Stream, batch: list[Item]) -> None:

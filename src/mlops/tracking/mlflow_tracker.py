@@ -37,10 +37,10 @@ from mlops.errors import (
     redact,
     translate_errors,
 )
+from mlops.tags import PROJECT_TAG
 
 __all__ = ["MLflowTracker", "configure_http_bounds", "map_mlflow_error"]
 
-PROJECT_TAG = "mlops.project"
 _GLOBAL_URI_LOCK = threading.RLock()
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _INVALID_CODES = {

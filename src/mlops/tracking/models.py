@@ -39,10 +39,8 @@ def flavor_for(model: Any) -> tuple[ModuleType, list[str]]:
 
 
 def _is_instance(obj: Any, module: str, name: str) -> bool:
-    # Only look at modules already imported: a model object implies its library is loaded.
-    if module == "mlflow.pyfunc":
-        pass
-
+    # Only look at modules already imported: a model object implies its library is loaded
+    # (a PythonModel subclass implies mlflow.pyfunc).
     mod = sys.modules.get(module)
     cls = getattr(mod, name, None) if mod else None
     return isinstance(cls, type) and isinstance(obj, cls)
