@@ -44,6 +44,15 @@ def client(repo: Path) -> Iterator[object]:
     c.close(timeout=10)
 
 
+def require_torch() -> object:
+    """torch, or skip: it is not in the lock (PyPI's default build is GBs of CUDA)."""
+    return pytest.importorskip(
+        "torch",
+        reason="torch is not installed (it is not locked; `.ci/run` installs a CPU wheel "
+        "where one is on disk, or `pip install torch` yourself)",
+    )
+
+
 def uninstall(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     """Make ``modules`` look not installed for this test (find_spec returns None)."""
     for name in modules:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlops.client import MLOpsClient
+from mlops.invocation import mlops_command, shell_command
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -46,6 +47,7 @@ class DemoResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     server: Any = None
+    next_steps: list[str] = field(default_factory=list)
 
 
 class _Steps:
@@ -232,13 +234,20 @@ def _summary(console: Console, client: MLOpsClient, result: DemoResult, keep_ser
     for key, value in rows:
         table.add_row(key, str(value))
     console.print(table)
-    root = result.root
     console.print("where to look next:")
-    console.print(f"  cd {root} && mlops runs list -p {PROJECT}")
-    console.print(
-        f"  mlops lineage {MODEL_NAME}@{result.model_version} -p {PROJECT} --repo-root {root}"
-    )
-    console.print(f"  mlflow ui --backend-store-uri {client.settings.tracking_uri}")
-    console.print(f"  mlops dashboard -p {PROJECT} --repo-root {root}")
-    console.print(f"  mlops monitor ui -p {PROJECT} --repo-root {root}")
-    console.print(f"  monitoring report: {mon.get('report_path')}")
+    result.next_steps = next_steps(result.root, client.settings.tracking_uri, result.model_version)
+    for line in result.next_steps:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"  monitoring report: {mon.get('report_path')}", markup=False, soft_wrap=True)
+
+
+def next_steps(root: Path, tracking_uri: str, model_version: str) -> list[str]:
+    """The commands the summary prints, each runnable as printed from any folder."""
+    where = ("-p", PROJECT, "--repo-root", root)
+    return [
+        mlops_command("runs", "list", *where),
+        mlops_command("lineage", f"{MODEL_NAME}@{model_version}", *where),
+        shell_command("mlflow", "ui", "--backend-store-uri", tracking_uri),
+        mlops_command("dashboard", *where),
+        mlops_command("monitor", "ui", *where),
+    ]

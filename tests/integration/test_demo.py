@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,16 +22,35 @@ from mlops.demo import MODEL_NAME, PROJECT
 
 pytestmark = pytest.mark.integration
 MLOPS = str(Path(sys.executable).with_name("mlops"))
+REPO = Path(__file__).resolve().parents[2]
+# Long-running commands the demo prints, and the URL that answers once each is up.
+SERVERS = {
+    " ui --backend-store-uri ": "http://127.0.0.1:5000/health",
+    "mlops dashboard ": "http://127.0.0.1:8765/",
+    "mlops monitor ui ": "http://127.0.0.1:8000/",
+}
+
+
+def user_shell_env(**extra: str) -> dict[str, str]:
+    """A user's shell after the README's install: no project venv on PATH, no uv-run state."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
+    skip = ("MLOPS_", "VIRTUAL_ENV", "UV_RUN_RECURSION_DEPTH", "UV")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip) or k == "UV_CACHE_DIR"}
+    return env | {"PATH": path, "COLUMNS": "200"} | extra
 
 
 def run_demo(folder: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    """The README's first command (uv is installed), run from the clone into ``folder``."""
+    if shutil.which("uv") is None:
+        pytest.fail("uv is not on PATH: the README's first command needs it")
     out = subprocess.run(
-        [MLOPS, "demo", "--dir", str(folder)],
+        ["uv", "run", "--frozen", "--extra", "demo", "mlops", "demo", "--dir", str(folder)],
         capture_output=True,
         text=True,
-        env=env | {"COLUMNS": "200"},
-        timeout=300,
+        cwd=REPO,
+        env=user_shell_env(),
+        timeout=400,
         check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -78,6 +100,62 @@ def test_demo_runs_twice_and_summarises(demo_twice: tuple[Path, list[str]]) -> N
         assert "DRIFT" in out and "fired" in out
         assert "mlflow ui --backend-store-uri" in out and "mlops dashboard" in out
     assert "(stopped)" in outputs[0] and "(stopped)" not in outputs[1]
+
+
+def printed_next_steps(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = lines.index("where to look next:") + 1
+    return [x.strip() for x in lines[start:] if x.startswith("  ") and "report:" not in x]
+
+
+def test_the_demo_prints_only_its_own_lines(demo_twice: tuple[Path, list[str]]) -> None:
+    _, outputs = demo_twice
+    for noise in ("INFO", "WARNING", "Successfully registered", "Creating initial MLflow"):
+        assert noise not in outputs[0], noise
+
+
+def test_every_printed_next_step_runs_as_printed(
+    demo_twice: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    _, outputs = demo_twice
+    steps = printed_next_steps(outputs[0])
+    assert len(steps) == 5 and all("--repo-root" in s or "ui" in s for s in steps)
+    for line in steps:
+        server = next((url for marker, url in SERVERS.items() if marker in line + " "), None)
+        if server is None:
+            done = subprocess.run(
+                line, shell=True, capture_output=True, text=True, cwd=tmp_path,
+                env=user_shell_env(), timeout=120, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+            assert MODEL_NAME in done.stdout or "demo-train" in done.stdout, line
+        else:
+            assert_serves(line, server, tmp_path)
+
+
+def assert_serves(line: str, url: str, cwd: Path) -> None:
+    """Start a printed server command as printed, wait until ``url`` answers, stop it."""
+    proc = subprocess.Popen(
+        line, shell=True, cwd=cwd, env=user_shell_env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"{line} exited: {proc.stderr.read()[-2000:]}"  # type: ignore[union-attr]
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    assert resp.status == 200
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(1)
+        pytest.fail(f"{line} did not answer at {url}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_each_artifact_exists_in_its_tool(demo_twice: tuple[Path, list[str]]) -> None:

@@ -25,6 +25,7 @@ from mlops.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from tests.conftest import require_torch
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -69,7 +70,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def _log_models(client: Any) -> dict[str, Any]:
     import pandas as pd
-    import torch
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
@@ -77,8 +77,6 @@ def _log_models(client: Any) -> dict[str, Any]:
     x, y = load_iris(return_X_y=True)
     frame = pd.DataFrame(x, columns=FEATURES)
     sk_model = LogisticRegression(max_iter=300).fit(frame, y)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
     with client.start_run(run_name="train") as run:
         client.log_model(
             sk_model, "model", registered_model_name="iris-clf", input_example=frame.head(3)
@@ -91,16 +89,21 @@ def _log_models(client: Any) -> dict[str, Any]:
             run.info.run_id,
             datasets=[DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])],
         )
+    logged = {"x": x, "frame": frame, "sk_model": sk_model, "run_id": run.info.run_id}
+    return logged | _log_torch_model(client, x)
+
+
+def _log_torch_model(client: Any, x: Any) -> dict[str, Any]:
+    """A small PyTorch net in its own run, where torch is installed (else nothing)."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
     with client.start_run(run_name="torch") as torch_run:
         client.log_model(net, "net", input_example=x[:2].astype(np.float32))
-    return {
-        "x": x,
-        "frame": frame,
-        "sk_model": sk_model,
-        "run_id": run.info.run_id,
-        "net": net,
-        "torch_run_id": torch_run.info.run_id,
-    }
+    return {"net": net, "torch_run_id": torch_run.info.run_id}
 
 
 @pytest.fixture(scope="session")
@@ -216,7 +219,7 @@ def test_deploy_from_registry_and_serve_the_model_tag(env: dict[str, Any]) -> No
 
 
 def test_pytorch_model_on_cpu(env: dict[str, Any]) -> None:
-    import torch
+    torch: Any = require_torch()
 
     client = env["client"]
     result = client.deploy_model(f"runs:/{env['torch_run_id']}/net", "iris-net")

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from mlops.client import MLOpsClient
 from mlops.errors import InvalidInputError, MLOpsClientError, NotFoundError
+from tests.conftest import require_torch
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,8 @@ def test_sklearn_model_logged_registered_and_loaded(tracked: MLOpsClient) -> Non
 
 def test_torch_and_pyfunc_models(tracked: MLOpsClient) -> None:
     import mlflow.pyfunc
-    import torch
+
+    torch: Any = require_torch()
 
     class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:

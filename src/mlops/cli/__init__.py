@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from mlops.cli import dashboard, data, demo, hardware, monitor, serve
 from mlops.cli._common import err_console
+from mlops.cli._output import configure_output
 from mlops.cli.core import register_core
 from mlops.errors import MLOpsClientError, redact
 
@@ -47,8 +48,12 @@ app = typer.Typer(
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show the tools' own log lines.")
+    ] = False,
 ) -> None:
     """One client per ML project: tracking, data versions, serving, monitoring."""
+    configure_output(verbose or debug)
 
 
 demo.register(app)
