@@ -78,7 +78,11 @@ def _handwritten(client: Any, model_tag: str, folder: Path) -> Any:
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "handwritten.py").write_text(HANDWRITTEN.format(tag=model_tag))
-    env = {**os.environ, "BENTOML_HOME": str(client.bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(client.settings.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
     server = ModelServer(
         "handwritten",
         ["handwritten:Handwritten", "--working-dir", str(folder)],

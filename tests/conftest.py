@@ -1,17 +1,30 @@
-"""Shared fixtures: a fresh repository per test, and clients on real stores."""
+"""Shared fixtures and helpers: a fresh repository per test, clients on real stores,
+free ports, a webhook receiver, a tool made unavailable."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +70,49 @@ def uninstall(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     """Make ``modules`` look not installed for this test (find_spec returns None)."""
     for name in modules:
         monkeypatch.setitem(sys.modules, name, None)  # type: ignore[arg-type]
+
+
+class WebhookReceiver(ThreadingHTTPServer):
+    """A real HTTP endpoint on 127.0.0.1 that records JSON bodies posted to it.
+
+    It answers 500 to the first ``fail_first`` posts, then 204.
+    """
+
+    def __init__(self, fail_first: int = 0) -> None:
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        self.bodies: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        self.attempts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    server: WebhookReceiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.attempts += 1
+        if self.server.attempts <= self.server.fail_first:
+            self.send_response(500)
+        else:
+            self.server.bodies.append(json.loads(body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver(request: pytest.FixtureRequest) -> Iterator[WebhookReceiver]:
+    """A :class:`WebhookReceiver`; parametrize indirectly with ``fail_first``."""
+    server = WebhookReceiver(getattr(request, "param", 0))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

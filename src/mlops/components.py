@@ -1,29 +1,38 @@
-"""The optional tools ``mlops`` drives, what installs each, and availability checks.
+"""The tools ``mlops`` drives: one declarative table of what installs each and its adapter.
 
 Availability is checked with :func:`importlib.util.find_spec`, never by
-importing: ``mlops status`` stays fast and a broken tool cannot crash it.
+importing: ``mlops status`` stays fast and a broken tool cannot crash it. An
+adapter (``"module:Class"``) is imported only when :func:`build_adapter` is
+first asked for it; every adapter is built from the project's
+:class:`~mlops.config.Settings` alone.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from mlops.errors import ComponentUnavailableError
 
-__all__ = ["COMPONENTS", "Component", "is_available", "require", "version_of"]
+if TYPE_CHECKING:
+    from mlops.config import Settings
+
+__all__ = ["COMPONENTS", "Component", "build_adapter", "is_available", "require", "version_of"]
 
 
 @dataclass(frozen=True)
 class Component:
-    """One external tool: the module to import, its distribution and install hint."""
+    """One external tool: the module to import, its distribution, install hint and adapter."""
 
     name: str
     module: str
     distribution: str
     extra: str | None
     purpose: str
+    adapter: str | None = None  # "package.module:Class", built as Class(settings)
 
     @property
     def hint(self) -> str:
@@ -36,10 +45,38 @@ class Component:
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
-        Component("tracking", "mlflow", "mlflow", None, "MLflow runs, metrics, models, registry"),
-        Component("versioning", "dvc", "dvc", "versioning", "DVC data versions"),
-        Component("serving", "bentoml", "bentoml", "serving", "BentoML packaging and serving"),
-        Component("monitoring", "evidently", "evidently", "monitoring", "Evidently drift reports"),
+        Component(
+            "tracking",
+            "mlflow",
+            "mlflow",
+            None,
+            "MLflow runs, metrics, models, registry",
+            "mlops.tracking._mlflow:MLflowTracker",
+        ),
+        Component(
+            "versioning",
+            "dvc",
+            "dvc",
+            "versioning",
+            "DVC data versions",
+            "mlops.versioning._dvc:DVCVersioner",
+        ),
+        Component(
+            "serving",
+            "bentoml",
+            "bentoml",
+            "serving",
+            "BentoML packaging and serving",
+            "mlops.serving._bentoml:BentoMLDeployer",
+        ),
+        Component(
+            "monitoring",
+            "evidently",
+            "evidently",
+            "monitoring",
+            "Evidently drift reports",
+            "mlops.monitoring._evidently:EvidentlyMonitor",
+        ),
         Component("nvidia", "pynvml", "nvidia-ml-py", "nvidia", "NVIDIA GPU metrics via NVML"),
         Component(
             "postgres", "psycopg2", "psycopg2-binary", "postgres", "PostgreSQL tracking store"
@@ -76,3 +113,17 @@ def require(name: str, operation: str) -> None:
             operation=operation,
             hint=comp.hint,
         )
+
+
+def build_adapter(name: str, operation: str, settings: Settings) -> Any:
+    """The adapter of component ``name`` for ``settings`` (checks the tool is installed first).
+
+    Raises:
+        ComponentUnavailableError: the tool is missing (the hint installs it).
+    """
+    require(name, operation)
+    spec = COMPONENTS[name].adapter
+    if spec is None:
+        raise ValueError(f"component {name!r} has no adapter")
+    module, _, cls = spec.partition(":")
+    return getattr(importlib.import_module(module), cls)(settings)

@@ -123,6 +123,7 @@ class DataSettings:
     profile: str | None = opt(None, "AWS profile for the remote's credentials", "str?")
     timeout: float = opt(30.0, "seconds to wait for a remote to answer", "float")
     jobs: int = opt(4, "parallel transfers", "int")
+    progress: bool = opt(False, "let DVC draw its progress bars (the CLI does on a tty)", "bool")
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,45 @@ class Settings:
     def experiment_name(self) -> str:
         """The MLflow experiment of this project."""
         return self.tracking.experiment or self.project
+
+    # Every default location is decided here, and only here.
+
+    @property
+    def workspace_dir(self) -> Path:
+        """The project's own folder, ``<root>/.mlops/workspaces/<project>``."""
+        return self.mlops_dir / "workspaces" / self.project
+
+    @property
+    def artifact_root(self) -> str:
+        """Artifact root of new experiments on local stores (a path or a URL)."""
+        return self.tracking.artifact_location or str(self.mlops_dir / "artifacts")
+
+    @property
+    def dvc_remote_base(self) -> str:
+        """Base of the DVC remotes (each project adds its name): a path or a URL."""
+        return self.data.remote_url or str(self.mlops_dir / "dvc-remote")
+
+    @property
+    def dvc_site_cache_dir(self) -> Path:
+        """DVC's site cache, kept inside the repository."""
+        return self.mlops_dir / "dvc-site-cache"
+
+    @property
+    def bentoml_home(self) -> Path:
+        """The BentoML store: ``serving.bentoml_home``, else ``<root>/.mlops/bentoml``."""
+        configured = self.serving.bentoml_home
+        return Path(configured) if configured else self.mlops_dir / "bentoml"
+
+    @property
+    def monitoring_workspace(self) -> Path:
+        """The Evidently workspace: ``monitoring.workspace``, else ``<root>/.mlops/evidently``."""
+        configured = self.monitoring.workspace
+        return Path(configured) if configured else self.mlops_dir / "evidently"
+
+    @property
+    def server_dir(self) -> Path:
+        """State of ``mlops server``: PID file, log, default sqlite store and artifacts."""
+        return self.mlops_dir / "server"
 
     def as_dict(self, redacted: bool = True) -> dict[str, Any]:
         """Plain dict of all sections, secrets redacted unless asked otherwise."""

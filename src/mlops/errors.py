@@ -17,14 +17,16 @@ The tree::
     └── ConnectionFailedError       a service could not be reached or answered an error
         └── OperationTimeoutError   a bounded wait ran out
 
-Adapters translate their tool's exceptions in exactly one place, with
-:func:`translate_errors` and a mapper of their own.
+Each adapter declares one :class:`ErrorMap` (exception type -> our error) and
+translates its tool's exceptions in exactly one place, :func:`translate_errors`.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "ComponentUnavailableError",
     "ConfigurationError",
     "ConnectionFailedError",
+    "ErrorMap",
     "InvalidInputError",
     "MLOpsClientError",
     "NotFoundError",
@@ -130,6 +133,55 @@ def _redact_value(value: Any) -> Any:
 
 
 Mapper = Callable[[BaseException], MLOpsClientError | None]
+#: Builds our error from a tool's exception and the map's context (None: try the next rule).
+Builder = Callable[[Any, Mapping[str, str]], MLOpsClientError | None]
+#: An exception type, or ``"module:Class"`` for a type of a library that may not be
+#: imported (it is looked up only once its module is loaded: an exception of that type
+#: cannot exist before).
+TypeSpec = type[BaseException] | str
+
+
+class ErrorMap:
+    """An adapter's translation table: exception types to our errors, first match wins.
+
+    Example:
+        >>> ERRORS = ErrorMap(
+        ...     (FileNotFoundError, lambda exc, ctx: NotFoundError(str(exc))),
+        ...     ("botocore.exceptions:EndpointConnectionError",
+        ...      lambda exc, ctx: ConnectionFailedError(f"cannot reach {ctx['remote']}")),
+        ... )
+        >>> mapper = ERRORS.bound(remote="s3://bucket")   # what translate_errors takes
+    """
+
+    def __init__(self, *rules: tuple[TypeSpec | tuple[TypeSpec, ...], Builder]) -> None:
+        self.rules = [(specs if isinstance(specs, tuple) else (specs,), b) for specs, b in rules]
+
+    def bound(self, **context: str) -> Mapper:
+        """This map as a mapper for :func:`translate_errors`, with ``context`` for messages."""
+        return lambda exc: self.translate(exc, context)
+
+    def __call__(self, exc: BaseException) -> MLOpsClientError | None:
+        return self.translate(exc, {})
+
+    def translate(self, exc: BaseException, context: Mapping[str, str]) -> MLOpsClientError | None:
+        """Our error for ``exc`` by the first rule whose type matches, or None."""
+        for specs, build in self.rules:
+            types = tuple(t for t in (_resolve(s) for s in specs) if t is not None)
+            if types and isinstance(exc, types):
+                mapped = build(exc, context)
+                if mapped is not None:
+                    return mapped
+        return None
+
+
+def _resolve(spec: TypeSpec) -> type[BaseException] | None:
+    if not isinstance(spec, str):
+        return spec
+    module, _, name = spec.partition(":")
+    if module not in sys.modules:
+        return None
+    found = getattr(importlib.import_module(module), name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 
 @contextmanager

@@ -6,12 +6,14 @@ Standard sub-folders (made on first use): ``outputs``, ``models``, ``data``,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from mlops.config import validate_project_name
+from mlops.config import Settings
 from mlops.errors import InvalidInputError
 
-__all__ = ["STANDARD_SUBDIRS", "Workspace"]
+__all__ = ["STANDARD_SUBDIRS", "Workspace", "read_json"]
 
 STANDARD_SUBDIRS = ("outputs", "models", "data", "monitoring", "reports")
 
@@ -20,14 +22,14 @@ class Workspace:
     """The folder of one project.
 
     Example:
-        >>> ws = Workspace(Path("/repo/.mlops"), "demo")  # doctest: +SKIP
-        >>> ws.path("outputs")                             # doctest: +SKIP
+        >>> ws = Workspace(load_settings("demo", repo_root="/repo"))  # doctest: +SKIP
+        >>> ws.path("outputs")                                         # doctest: +SKIP
         PosixPath('/repo/.mlops/workspaces/demo/outputs')
     """
 
-    def __init__(self, mlops_dir: Path, project: str) -> None:
-        self.project = validate_project_name(project)
-        self.root = mlops_dir / "workspaces" / project
+    def __init__(self, settings: Settings) -> None:
+        self.project = settings.project
+        self.root = settings.workspace_dir
 
     def path(self, subdir: str | None = None, create: bool = True) -> Path:
         """Return the workspace folder, or ``subdir`` inside it, made if missing.
@@ -51,3 +53,12 @@ def _safe_relative(subdir: str) -> Path:
             hint="pass a name such as 'outputs' or 'outputs/checkpoints'",
         )
     return Path(*pure.parts)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; empty when missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

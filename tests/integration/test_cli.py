@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.client import MLOpsClient
-
-from .conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 MLOPS = str(Path(sys.executable).with_name("mlops"))

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

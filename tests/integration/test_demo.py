@@ -178,7 +178,7 @@ def test_each_artifact_exists_in_its_tool(demo_twice: tuple[Path, list[str]]) ->
     }
     assert md5 in remote_objects
     # BentoML: the Bento is in the project's store
-    bento = client.deployer.bento_store.get(chain["bentos"][0]["tag"])
+    bento = client.bento_store.get(chain["bentos"][0]["tag"])
     assert bento.info.labels["registered_version"] == "2"
     # Evidently: both checks are snapshots in the workspace
     from evidently.ui.workspace import Workspace

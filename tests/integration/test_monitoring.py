@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ import pytest
 
 from mlops.client import MLOpsClient
 from mlops.errors import ComponentUnavailableError, InvalidInputError, NotFoundError
+from tests.conftest import WebhookReceiver, free_port
 
 try:
     from tests.conftest import uninstall
@@ -204,46 +201,7 @@ def test_latency_and_memory_limits_alert(repo: Path) -> None:
     assert result["retraining_suggested"] is False
 
 
-class Receiver(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies: list[dict[str, Any]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_webhook_receives_the_alert(repo: Path, receiver: Receiver) -> None:
+def test_webhook_receives_the_alert(repo: Path, receiver: WebhookReceiver) -> None:
     client = make_client(repo, webhook_url=receiver.url, webhook_timeout=2)
     try:
         client.set_reference_data(batch(seed=1), "y", "pred")

@@ -25,7 +25,7 @@ from mlops.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from tests.conftest import require_torch
+from tests.conftest import require_torch, uninstall
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -312,7 +312,7 @@ def test_serve_unknown_tag(env: dict[str, Any]) -> None:
 def test_containerize_fails_at_once_without_docker(
     env: dict[str, Any], sk_deployed: dict[str, Any]
 ) -> None:
-    from mlops.serving.bentoml_deployer import docker_problem
+    from mlops.serving._bentoml import docker_problem
 
     if docker_problem() is None:
         pytest.skip("a Docker engine runs here")
@@ -323,8 +323,7 @@ def test_containerize_fails_at_once_without_docker(
 
 
 def test_deploy_without_bentoml(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # tests/conftest.py's uninstall(): no tests package to import it from, so the same step here.
-    monkeypatch.setitem(sys.modules, "bentoml", None)  # type: ignore[arg-type]
+    uninstall(monkeypatch, "bentoml")
     with pytest.raises(ComponentUnavailableError) as info:
         client.deploy_model("models:/anything/1", "anything")
     assert info.value.component == "serving"

@@ -16,8 +16,9 @@ from mlflow import MlflowClient
 from mlops.client import MLOpsClient
 from mlops.errors import MLOpsClientError
 from mlops.telemetry.wal import Segment, iter_segments
+from tests.conftest import free_port
 
-from .conftest import MlflowServer, free_port
+from .conftest import MlflowServer
 
 pytestmark = pytest.mark.integration
 MLOPS = str(Path(sys.executable).with_name("mlops"))
@@ -202,7 +203,7 @@ def test_server_outage_never_blocks_and_loses_nothing(repo: Path, own_server: Ml
         log_for(1.5)
         own_server.stop()
         log_for(6.0)  # down: the breaker opens, points pile up on disk
-        assert client.telemetry.breaker.consecutive_failures > 0
+        assert client._telemetry().breaker.consecutive_failures > 0
         own_server.start()
         log_for(1.5)
     got = history(own_server.url, run.info.run_id, "loss")
@@ -334,7 +335,7 @@ def test_orphan_with_a_torn_last_line_is_delivered(client: MLOpsClient) -> None:
 def test_a_run_left_open_on_purpose_is_not_marked_killed(repo: Path) -> None:
     """Runs fed without start_run (e.g. the monitoring run) stay RUNNING across clients."""
     first = MLOpsClient.from_project("open", repo_root=repo)
-    run = first.tracker.create_run("kept-open", {}, None, None)
+    run = first._tracker().create_run("kept-open", {}, None, None)
     first._submit_metrics({"drift_share": 0.1}, step=1, run_id=run.info.run_id)
     first.close()
     second = MLOpsClient.from_project("open", repo_root=repo)

@@ -227,7 +227,7 @@ def test_mlflow_errors_are_translated(client: MLOpsClient) -> None:
 def test_unsupported_file_store_is_a_configuration_error(repo: Path) -> None:
     client = MLOpsClient.from_project("p", repo_root=repo, tracking_uri="file:///tmp/mlruns")
     with pytest.raises(MLOpsClientError, match="no longer supports") as info:
-        _ = client.tracker
+        _ = client.mlflow_client
     assert "sqlite" in (info.value.hint or "")
 
 

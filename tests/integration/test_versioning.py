@@ -30,6 +30,7 @@ from mlops.errors import (
     MLOpsClientError,
     NotFoundError,
 )
+from tests.conftest import free_port
 
 try:
     from tests.conftest import uninstall
@@ -53,14 +54,8 @@ FAKE_SECRET = "fake-secret-Zq9"
 # -- services and helpers -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **(extra_env or {})}
     proc = subprocess.Popen(
         [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
@@ -316,7 +311,7 @@ def test_a_run_records_the_data_version_it_used(repo: Path, client: MLOpsClient)
         v2 = client.dvc_add(target, context="validation")
     old_id, new_id = run1.info.run_id, run2.info.run_id
 
-    stored = client.tracker.client.get_run(old_id).inputs.dataset_inputs
+    stored = client.mlflow_client.get_run(old_id).inputs.dataset_inputs
     assert [(d.dataset.name, d.dataset.digest, d.dataset.source_type) for d in stored] == [
         ("train.csv", v1["md5"], "dvc")
     ]
@@ -413,7 +408,7 @@ def test_a_path_git_already_tracks_is_rejected(repo: Path, client: MLOpsClient) 
 def test_an_unreachable_remote_fails_within_the_timeout_naming_it_redacted(
     repo: Path, aws_env: None, userinfo: str
 ) -> None:
-    endpoint = f"http://{userinfo}127.0.0.1:{_free_port()}"
+    endpoint = f"http://{userinfo}127.0.0.1:{free_port()}"
     client = _client(repo, remote_url="s3://bucket/x", endpoint_url=endpoint, timeout=2)
     try:
         (repo / "a.txt").write_text("a")

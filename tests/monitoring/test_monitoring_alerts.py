@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from tests.conftest import WebhookReceiver, free_port
 
 from mlops.errors import InvalidInputError
 from mlops.monitoring.alerts import AlertDispatcher, WebhookAlertHandler, log_alerts
@@ -26,55 +22,11 @@ EVENT = {
 }
 
 
-class Receiver(ThreadingHTTPServer):
-    """Records JSON bodies; answers 500 to the first ``fail_first`` posts."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.bodies: list[dict[str, Any]] = []
-        self.fail_first = fail_first
-        self.attempts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/alerts"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.attempts += 1
-        if self.server.attempts <= self.server.fail_first:
-            self.send_response(500)
-        else:
-            self.server.bodies.append(json.loads(body))
-            self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    server = Receiver(getattr(request, "param", 0))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
 def dead_url() -> str:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/alerts"
+    return f"http://127.0.0.1:{free_port()}/alerts"  # a port nobody listens on
 
 
-def test_webhook_posts_the_event_as_json(receiver: Receiver) -> None:
+def test_webhook_posts_the_event_as_json(receiver: WebhookReceiver) -> None:
     hook = WebhookAlertHandler(receiver.url, timeout=2, retries=1)
     hook(EVENT)
     assert hook.flush(10)
@@ -82,7 +34,7 @@ def test_webhook_posts_the_event_as_json(receiver: Receiver) -> None:
 
 
 @pytest.mark.parametrize("receiver", [2], indirect=True)
-def test_webhook_retries_until_the_receiver_answers(receiver: Receiver) -> None:
+def test_webhook_retries_until_the_receiver_answers(receiver: WebhookReceiver) -> None:
     hook = WebhookAlertHandler(receiver.url, timeout=2, retries=3)
     hook(EVENT)
     assert hook.flush(15)

@@ -8,16 +8,26 @@ from pathlib import Path
 
 import pytest
 
+from mlops.config import load_settings
 from mlops.errors import ConnectionFailedError, InvalidInputError
-from mlops.serving.bentoml_deployer import BentoMLDeployer, docker_problem, labels_as_strings
+from mlops.serving._bentoml import BentoMLDeployer, docker_problem
 from mlops.serving.server import ModelServer, free_port, port_in_use
+from mlops.serving.sources import labels_as_strings
+
+
+def deployer_at(home: Path) -> BentoMLDeployer:
+    """The adapter of a project whose BentoML home is ``home``."""
+    settings = load_settings(
+        "p", repo_root=home.parent, overrides={"serving_bentoml_home": str(home)}
+    )
+    return BentoMLDeployer(settings)
 
 
 def test_each_deployer_uses_its_own_home(tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
     (files / "w.txt").write_text("1")
-    a, b = BentoMLDeployer(tmp_path / "a"), BentoMLDeployer(tmp_path / "b")
+    a, b = deployer_at(tmp_path / "a"), deployer_at(tmp_path / "b")
     tag_a = a.import_model("m", "v1", files, {"project": "a"}, {"kind": "predictor", "x": None})
     tag_b = b.import_model("m", "v2", files, {"project": "b"}, {"kind": "predictor"})
     assert (tag_a, tag_b) == ("m:v1", "m:v2")
@@ -38,7 +48,7 @@ def test_labels_as_strings() -> None:
 def test_containerize_of_a_model_tag_is_rejected(tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
-    deployer = BentoMLDeployer(tmp_path / "home")
+    deployer = deployer_at(tmp_path / "home")
     deployer.import_model("m", "v1", files, {}, {})
     with pytest.raises(InvalidInputError, match="is a model, not a Bento"):
         deployer.containerize("m:v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from dvc.config import ConfigError, NoRemoteError
 from dvc.exceptions import (
     CheckoutError,
@@ -23,17 +24,9 @@ from mlops.errors import (
     OperationTimeoutError,
     translate_errors,
 )
-from mlops.versioning._dvc_errors import make_mapper
+from mlops.versioning._dvc_errors import DVC_ERRORS
 
 REMOTE = "'mlops-p' (s3://b/p via http://bob:pw@minio:9000)"
-
-
-class ConnectTimeoutError(Exception):
-    """Stands for botocore's class of that name (matched by name, not imported)."""
-
-
-class EndpointConnectionError(Exception):
-    """Stands for botocore's class of that name."""
 
 
 class _Stage:
@@ -46,7 +39,7 @@ class _Stage:
 def _translate(exc: BaseException) -> MLOpsClientError:
     with (
         pytest.raises(MLOpsClientError) as info,
-        translate_errors("versioning", "dvc_push", mapper=make_mapper(REMOTE)),
+        translate_errors("versioning", "dvc_push", mapper=DVC_ERRORS.bound(remote=REMOTE)),
     ):
         raise exc
     assert info.value.__cause__ is exc
@@ -68,8 +61,8 @@ def _translate(exc: BaseException) -> MLOpsClientError:
         (CheckoutError(["x"], {}), MLOpsClientError),
         (LockError("locked"), MLOpsClientError),
         (PermissionError("403 Forbidden"), ConnectionFailedError),
-        (ConnectTimeoutError("slow"), OperationTimeoutError),
-        (EndpointConnectionError("refused"), ConnectionFailedError),
+        (ConnectTimeoutError(endpoint_url="http://minio:9000"), OperationTimeoutError),
+        (EndpointConnectionError(endpoint_url="http://minio:9000"), ConnectionFailedError),
         (ConnectionRefusedError("refused"), ConnectionFailedError),
     ],
 )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
-from mlops.errors import NotFoundError
 from mlops.versioning import lineage
 
 VERSION = {
@@ -20,22 +18,18 @@ VERSION = {
 
 
 def test_dataset_inputs_follow_the_shared_format() -> None:
-    (item,) = lineage.dataset_inputs([VERSION], "validation")
-    ds = item.dataset
-    assert (ds.name, ds.digest, ds.source_type) == ("data/train.csv", "0" * 32, "dvc")
-    source = json.loads(ds.source)
+    (ds,) = lineage.dataset_records([VERSION], "validation")
+    assert (ds["name"], ds["digest"], ds["source_type"]) == ("data/train.csv", "0" * 32, "dvc")
+    source = json.loads(ds["source"])
     assert sorted(source) == sorted(lineage.SOURCE_KEYS)
     assert source["remote"] == "s3://bob:***@bucket/p"
-    assert [(t.key, t.value) for t in item.tags] == [("mlflow.data.context", "validation")]
+    assert ds["context"] == "validation"
 
 
 def test_versions_round_trip_through_a_run_and_ignore_other_datasets() -> None:
-    (item,) = lineage.dataset_inputs([VERSION], "training")
-    other = SimpleNamespace(
-        dataset=SimpleNamespace(name="df", digest="1", source_type="local", source="{}"), tags=[]
-    )
-    run = SimpleNamespace(inputs=SimpleNamespace(dataset_inputs=[other, item]))
-    (back,) = lineage.versions_from_run(run)
+    (item,) = lineage.dataset_records([VERSION], "training")
+    other = {"name": "df", "digest": "1", "source_type": "local", "source": "{}", "context": None}
+    (back,) = lineage.versions_from_datasets([other, item])
     assert back["md5"] == VERSION["md5"] and back["context"] == "training"
     assert back["rev"] == "abc" and back["size"] == 10
 
@@ -50,7 +44,12 @@ def test_compare_versions_flags_new_md5_and_modified_workspace() -> None:
 
 
 def test_unknown_run_maps_to_not_found() -> None:
-    exc = Exception("Run 'x' not found")
-    exc.error_code = "RESOURCE_DOES_NOT_EXIST"  # type: ignore[attr-defined]
-    assert isinstance(lineage.map_mlflow_error(exc), NotFoundError)
-    assert lineage.map_mlflow_error(ValueError("other")) is None
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    from mlops.errors import NotFoundError
+    from mlops.tracking._errors import MLFLOW_ERRORS
+
+    exc = MlflowException("Run 'x' not found", error_code=RESOURCE_DOES_NOT_EXIST)
+    assert isinstance(MLFLOW_ERRORS(exc), NotFoundError)
+    assert MLFLOW_ERRORS(ValueError("other")) is None

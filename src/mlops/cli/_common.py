@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,8 +32,8 @@ def default_project() -> str:
     return os.environ.get("MLOPS_PROJECT") or Path.cwd().name
 
 
-def get_client(project: str | None, repo_root: Path | None = None) -> MLOpsClient:
-    """The client of ``project`` (or the default project)."""
+def get_client(project: str | None, repo_root: Path | None = None, **overrides: Any) -> MLOpsClient:
+    """The client of ``project`` (or the default project); ``overrides`` as in ``from_project``."""
     from mlops.client import MLOpsClient
 
-    return MLOpsClient.from_project(project or default_project(), repo_root=repo_root)
+    return MLOpsClient.from_project(project or default_project(), repo_root=repo_root, **overrides)

@@ -112,7 +112,7 @@ def sync(
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=max(total, 1))
 
-        result = client.telemetry.sync(timeout, report)
+        result = client.sync(timeout, report)
     client.close(timeout=5)
     state = "all delivered" if result["complete"] else f"{result['pending']} still pending"
     console.print(f"adopted {result['segments']} segments, {result['points']} records: {state}")

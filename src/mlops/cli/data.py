@@ -43,8 +43,8 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Track PATH with DVC and print its data version (md5, size, .dvc file)."""
-    client = get_client(project, repo_root)
-    with _progress(client, f"hashing {path}", as_json):
+    client = _client(project, repo_root, as_json)
+    with _progress(f"hashing {path}", as_json):
         version = client.dvc_add(path, recursive=recursive, context=context)
     if as_json:
         _print_json(version)
@@ -69,8 +69,8 @@ def push(
     as_json: JsonOption = False,
 ) -> None:
     """Upload tracked data to the project's remote (resumes after an interruption)."""
-    client = get_client(project, repo_root)
-    with _progress(client, "pushing", as_json):
+    client = _client(project, repo_root, as_json)
+    with _progress("pushing", as_json):
         result = client.dvc_push(targets, remote=remote)
     _report(result, as_json, f"pushed {result['pushed']} object(s), {_size(result['bytes'])}")
 
@@ -86,8 +86,8 @@ def pull(
     as_json: JsonOption = False,
 ) -> None:
     """Download tracked data from the remote and check it out."""
-    client = get_client(project, repo_root)
-    with _progress(client, "pulling", as_json):
+    client = _client(project, repo_root, as_json)
+    with _progress("pulling", as_json):
         result = client.dvc_pull(targets, remote=remote, force=force)
     _report(result, as_json, f"fetched {result['fetched']} object(s), {_size(result['bytes'])}")
 
@@ -152,11 +152,18 @@ def lineage(
     console.print(table)
 
 
+def _shows_progress(as_json: bool) -> bool:
+    return sys.stderr.isatty() and not as_json
+
+
+def _client(project: str | None, repo_root: Path | None, as_json: bool) -> MLOpsClient:
+    """The project's client; on a terminal it lets DVC draw its bars (never with --json)."""
+    return get_client(project, repo_root, data_progress=_shows_progress(as_json))
+
+
 @contextmanager
-def _progress(client: MLOpsClient, what: str, as_json: bool) -> Iterator[None]:
-    """On a terminal, DVC's own hashing and transfer bars (on stderr); never with --json."""
-    if sys.stderr.isatty() and not as_json:
-        client.versioner().show_progress = True
+def _progress(what: str, as_json: bool) -> Iterator[None]:
+    if _shows_progress(as_json):
         err_console.print(f"{what}...")
     yield
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlops.cli._common import ProjectOption, RootOption, console, get_client
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["register"]
 
@@ -46,11 +49,36 @@ def lineage(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Where a model came from: data versions -> run -> model version -> bentos -> monitoring."""
-    from mlops.lineage import render_lineage
-
     name, _, version = model.partition("@")
     chain = get_client(project, repo_root).lineage(name, version or None)
     if as_json:
         console.print_json(json.dumps(chain, default=str))
     else:
         render_lineage(chain, console)
+
+
+def render_lineage(chain: dict[str, Any], out: Console) -> None:
+    """Print a lineage chain (``client.lineage()``) as a tree."""
+    from rich.tree import Tree
+
+    model = chain["model"]
+    tree = Tree(f"[bold]{model['name']} v{model['version']}[/]  ({model['source']})")
+    data = tree.add("data versions")
+    for v in chain["data"] or [{"path": "(none recorded)", "md5": ""}]:
+        data.add(f"{v['path']}  md5 {v['md5']}")
+    run = chain["run"]
+    if run:
+        node = tree.add(f"run {run['run_id']} ({run['status']})")
+        node.add("params: " + ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())))
+        node.add("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(run["metrics"].items())))
+    bentos = tree.add("bentos")
+    for b in chain["bentos"] or [{"tag": "(none built)", "path": ""}]:
+        bentos.add(f"{b['tag']}  {b['path']}")
+    mon = chain["monitoring"]
+    node = tree.add(
+        f"monitoring: {mon['checks']} checks, reference {mon['reference'].get('digest')}"
+    )
+    if mon["latest"]:
+        keys = sorted(k for k in mon["latest"] if "/" not in k)
+        node.add("latest check: " + ", ".join(f"{k}={mon['latest'][k]:.4g}" for k in keys))
+    out.print(tree)

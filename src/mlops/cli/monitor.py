@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from mlops.cli._common import ProjectOption, RootOption, console, get_client
-
-if TYPE_CHECKING:
-    from mlops.client import MLOpsClient
 
 app = typer.Typer(help="Drift and performance monitoring on Evidently.", no_args_is_help=True)
 
@@ -26,13 +23,6 @@ PredictionOption = Annotated[
 ]
 
 
-def _read(client: MLOpsClient, file: Path) -> Any:
-    client.monitor  # noqa: B018 - checks Evidently is installed before pandas reads the file
-    from mlops.monitoring.evidently_monitor import read_frame
-
-    return read_frame(file)
-
-
 @app.command("set-reference")
 def set_reference(
     file: FileArg,
@@ -43,7 +33,7 @@ def set_reference(
 ) -> None:
     """Store FILE as the reference that later batches are compared with."""
     client = get_client(project, repo_root)
-    info = client.set_reference_data(_read(client, file), target, prediction)
+    info = client.set_reference_data(file, target, prediction)
     sampled = info["sampled"]
     note = f" (sampled from {sampled['rows_in']:,})" if sampled.get("applied") else ""
     console.print(
@@ -75,8 +65,7 @@ def check(  # noqa: PLR0917 - typer maps each parameter to an option
     """Check FILE against the reference; exit 1 when drift is detected or an alert fires."""
     client = get_client(project, repo_root)
     try:
-        frame = _read(client, file)
-        result = client.monitor_predictions(frame, target, prediction, latency_ms, memory_mb)
+        result = client.monitor_predictions(file, target, prediction, latency_ms, memory_mb)
         cfg = client.settings.monitoring
         client.flush_alerts(cfg.webhook_timeout * cfg.webhook_retries + 5)
     finally:
@@ -99,11 +88,10 @@ def ui(
 ) -> None:
     """Run the Evidently UI on this project's monitoring history, at 127.0.0.1."""
     from mlops.components import require
-    from mlops.monitoring.state import evidently_workspace
 
     client = get_client(project, repo_root)
     require("monitoring", "monitor_ui")
-    workspace = evidently_workspace(client.settings)
+    workspace = client.settings.monitoring_workspace
     workspace.mkdir(parents=True, exist_ok=True)
     console.print(
         f"Evidently UI: http://127.0.0.1:{port}  (workspace {workspace}; Ctrl-C stops it)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops.client.hardware import HardwareMixin
+from mlops.client._status import StatusMixin
 from mlops.client.monitoring import MonitoringMixin
 from mlops.client.serving import ServingMixin
 from mlops.client.tracking import TrackingMixin
@@ -15,7 +15,7 @@ from mlops.config import Settings, load_settings
 __all__ = ["MLOpsClient", "create_client"]
 
 
-class MLOpsClient(HardwareMixin, MonitoringMixin, ServingMixin, VersioningMixin, TrackingMixin):
+class MLOpsClient(StatusMixin, MonitoringMixin, ServingMixin, VersioningMixin, TrackingMixin):
     """One client for a project's whole lifecycle.
 
     Creating a client reads configuration only: no tool is imported and no
@@ -50,12 +50,6 @@ class MLOpsClient(HardwareMixin, MonitoringMixin, ServingMixin, VersioningMixin,
         """The project's workspace folder, or ``subdir`` inside it, created if missing."""
         return self.workspace.path(subdir)
 
-    def get_status(self) -> dict[str, Any]:
-        """Per component: installed, configured, reachable, version and install hint."""
-        from mlops.status import collect_status
-
-        return collect_status(self)
-
     def lineage(self, model_name: str, version: str | None = None) -> dict[str, Any]:
         """Where a registered model came from, as recorded along the way.
 
@@ -64,9 +58,7 @@ class MLOpsClient(HardwareMixin, MonitoringMixin, ServingMixin, VersioningMixin,
         built from this version (tag, path, labels) and ``monitoring`` (latest
         check's numbers and the reference it compared against).
         """
-        from mlops.lineage import build_lineage
-
-        return build_lineage(self, model_name, version)
+        return self.records.lineage(model_name, version)
 
     def close(self, timeout: float | None = None) -> None:
         """End open runs, flush pending metric points (bounded) and stop background work."""

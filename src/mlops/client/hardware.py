@@ -12,17 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mlops.client.base import ClientBase
+from mlops.client._base import ClientBase
 from mlops.config import Settings
 from mlops.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from mlops.client.tracking import TrackingMixin
     from mlops.hardware import Probe, Sampler
-
-    _Base = TrackingMixin
-else:
-    _Base = ClientBase
 
 __all__ = ["HOST_TAG_PREFIX", "HardwareMixin"]
 
@@ -32,7 +27,7 @@ HOST_TAG_PREFIX = "mlops.hardware."
 _SNAPSHOT_WINDOW_S = 0.25
 
 
-class HardwareMixin(_Base):
+class HardwareMixin(ClientBase):
     """Hardware metrics: Apple Silicon readings by hand, and sampled system metrics."""
 
     def __init__(self, settings: Settings) -> None:
@@ -70,7 +65,7 @@ class HardwareMixin(_Base):
         tags = validate_tags(tags, operation)
         self._submit_metrics(values, step, run_id=run_id, operation=operation)
         if tags:
-            self.tracker.set_tags(run_id, tags)
+            self._tracker(operation).set_tags(run_id, tags)
 
     def hardware_probes(self) -> list[Probe]:
         """The probes this machine can report through, configured from ``[hardware]``.
@@ -145,7 +140,7 @@ class HardwareMixin(_Base):
         facts = collect_host_facts(probes)
         if facts:
             tags = {f"{HOST_TAG_PREFIX}{k}": v for k, v in facts.items()}
-            self.tracker.set_tags(run_id, validate_tags(tags, "system_metrics"))
+            self._tracker("system_metrics").set_tags(run_id, validate_tags(tags, "system_metrics"))
 
     def _stop_system_metrics(self, run_id: str) -> None:
         with self._lock:

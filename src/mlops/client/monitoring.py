@@ -1,22 +1,25 @@
 """Facade methods for monitoring on Evidently (set_reference_data, monitor_predictions).
 
 Evidently and pandas are imported on the first call that needs them (through
-``self._adapter``), never by ``import mlops`` or client creation.
+``self._monitor()``), never by ``import mlops`` or client creation.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.client.base import ClientBase
+from mlops.client._base import ClientBase
+from mlops.config import Settings
 from mlops.errors import InvalidInputError, MLOpsClientError
 from mlops.tags import RUN_TYPE_TAG
 
 if TYPE_CHECKING:
+    from evidently.ui.workspace import Workspace as EvidentlyWorkspace
+
     from mlops.monitoring.alerts import AlertDispatcher, AlertHandler
-    from mlops.monitoring.evidently_monitor import EvidentlyMonitor
 
 __all__ = ["MonitoringMixin"]
 
@@ -26,19 +29,21 @@ logger = logging.getLogger("mlops.monitoring")
 class MonitoringMixin(ClientBase):
     """Drift and performance monitoring against a stored reference, with alerts and history."""
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._alerts: AlertDispatcher | None = None
+        self._monitoring_run_id: str | None = None
+
     @property
-    def monitor(self) -> EvidentlyMonitor:
-        """The Evidently adapter of this project (imports Evidently on first use)."""
-
-        def build() -> EvidentlyMonitor:
-            from mlops.monitoring.evidently_monitor import EvidentlyMonitor
-
-            return EvidentlyMonitor(self.settings, self.workspace.path("monitoring"))
-
-        return self._adapter("monitor", "monitoring", "monitor_predictions", build)
+    def evidently_workspace(self) -> EvidentlyWorkspace:
+        """Escape hatch: Evidently's own workspace holding this project's checks."""
+        return self._monitor("evidently_workspace").workspace
 
     def set_reference_data(
-        self, df: Any, target_column: str | None = None, prediction_column: str | None = None
+        self,
+        df: Any | str | Path,
+        target_column: str | None = None,
+        prediction_column: str | None = None,
     ) -> dict[str, Any]:
         """Store ``df`` as the reference later batches are compared with.
 
@@ -48,7 +53,8 @@ class MonitoringMixin(ClientBase):
         ``monitoring.max_rows`` rows a seeded uniform sample is stored.
 
         Args:
-            df: A pandas DataFrame of model inputs, plus target/prediction columns.
+            df: A pandas DataFrame of model inputs, plus target/prediction columns,
+                or the path of a CSV, Parquet, JSON or JSON-lines file of them.
             target_column: The true label or value, if present.
             prediction_column: The model's output, if present.
 
@@ -57,14 +63,12 @@ class MonitoringMixin(ClientBase):
         """
         from dataclasses import asdict
 
-        from mlops.components import require
-
-        require("monitoring", "set_reference_data")  # names this operation in the hint's message
-        return asdict(self.monitor.set_reference(df, target_column, prediction_column))
+        monitor = self._monitor("set_reference_data")
+        return asdict(monitor.set_reference(df, target_column, prediction_column))
 
     def monitor_predictions(
         self,
-        df: Any,
+        df: Any | str | Path,
         target_column: str | None = None,
         prediction_column: str | None = None,
         latency_ms: float | Sequence[float] | None = None,
@@ -80,7 +84,7 @@ class MonitoringMixin(ClientBase):
         in MLflow (one step per check) and calls the alert handlers.
 
         Args:
-            df: A pandas DataFrame with the reference's feature columns.
+            df: A pandas DataFrame with the reference's feature columns (or a data file).
             target_column: Default: the reference's target column.
             prediction_column: Default: the reference's prediction column.
             latency_ms: Mean latency, or each request's latency, in milliseconds.
@@ -97,7 +101,7 @@ class MonitoringMixin(ClientBase):
 
         limits = Limits.from_settings(self.settings.monitoring)
         latency, memory = mean_latency(latency_ms), _memory(memory_mb)
-        monitor = self.monitor
+        monitor = self._monitor("monitor_predictions")
         schema, _ = monitor.load_reference()
         outcome, snapshot, sampled = monitor.check(
             df, target_column, prediction_column, self._lineage(schema.digest)
@@ -124,7 +128,7 @@ class MonitoringMixin(ClientBase):
         return self._alert_dispatcher().flush(timeout)
 
     def _on_close(self, timeout: float) -> None:
-        if "monitor.alerts" in self._adapters:
+        if self._alerts is not None:
             self.flush_alerts(min(timeout, 10.0))  # webhook posts in flight, bounded
         super()._on_close(timeout)
 
@@ -132,8 +136,7 @@ class MonitoringMixin(ClientBase):
         from mlops.monitoring.alerts import AlertDispatcher, WebhookAlertHandler, log_alerts
 
         with self._lock:
-            dispatcher = self._adapters.get("monitor.alerts")
-            if dispatcher is None:
+            if self._alerts is None:
                 cfg = self.settings.monitoring
                 handlers: list[AlertHandler] = [log_alerts]
                 if cfg.webhook_url:
@@ -142,8 +145,8 @@ class MonitoringMixin(ClientBase):
                             cfg.webhook_url, cfg.webhook_timeout, cfg.webhook_retries
                         )
                     )
-                dispatcher = self._adapters["monitor.alerts"] = AlertDispatcher(handlers)
-            return dispatcher  # type: ignore[no-any-return]
+                self._alerts = AlertDispatcher(handlers)
+            return self._alerts
 
     def _record_check(self, snapshot: Any) -> dict[str, Any]:
         """Number the check, save its HTML report and add it to the Evidently workspace."""
@@ -156,8 +159,9 @@ class MonitoringMixin(ClientBase):
             snapshot.set_name(f"check {number}")
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             path = self.workspace.path("reports") / f"monitoring-{number:05d}-{stamp}.html"
-            self.monitor.save_html(snapshot, path)
-            project_id, snapshot_id = self.monitor.add_to_history(
+            monitor = self._monitor()
+            monitor.save_html(snapshot, path)
+            project_id, snapshot_id = monitor.add_to_history(
                 snapshot, state.get("evidently_project_id")
             )
             state.update(checks=number, evidently_project_id=project_id)
@@ -166,7 +170,7 @@ class MonitoringMixin(ClientBase):
             "check": number,
             "report_path": str(path),
             "evidently": {
-                "workspace": str(self.monitor.history_path()),
+                "workspace": str(self.settings.monitoring_workspace),
                 "project_id": project_id,
                 "snapshot_id": snapshot_id,
             },
@@ -177,8 +181,8 @@ class MonitoringMixin(ClientBase):
         from mlops.monitoring.results import mlflow_metrics
 
         try:
-            run_id = self._monitoring_run_id()
-            self._submit_metrics(  # type: ignore[attr-defined]
+            run_id = self._monitoring_run()
+            self._submit_metrics(
                 mlflow_metrics(result),
                 step=result["check"],
                 run_id=run_id,
@@ -191,17 +195,16 @@ class MonitoringMixin(ClientBase):
             return
         result["mlflow_run_id"] = run_id
 
-    def _monitoring_run_id(self) -> str:
+    def _monitoring_run(self) -> str:
         """The project's monitoring run: found by its tag, else created (and remembered)."""
         with self._lock:
-            cached = self._adapters.get("monitor.run_id")
-        if cached:
-            return str(cached)
-        found = self.find_monitoring_run()
+            if self._monitoring_run_id is not None:
+                return self._monitoring_run_id
+        found = self._latest_check()
         if found is not None:
-            run_id = found.info.run_id
+            run_id = str(found["run_id"])
         else:
-            run = self.tracker.create_run(  # type: ignore[attr-defined]
+            run = self._tracker("monitor_predictions").create_run(
                 "monitoring",
                 {RUN_TYPE_TAG: "monitoring"},
                 f"Drift and performance checks of {self.project}: one step per check.",
@@ -209,16 +212,15 @@ class MonitoringMixin(ClientBase):
             )
             run_id = run.info.run_id
         with self._lock:
-            self._adapters["monitor.run_id"] = run_id
-        return str(run_id)
+            self._monitoring_run_id = run_id
+        return run_id
 
-    def find_monitoring_run(self) -> Any:
-        """The project's monitoring run (an MLflow ``Run``; latest numbers in its metrics) or None.
+    def _latest_check(self) -> dict[str, Any] | None:
+        """The monitoring run as a plain record (latest numbers in ``metrics``), or None.
 
         Read-only: nothing is created when no check has run yet.
         """
-        tracker = self.tracker  # type: ignore[attr-defined]
-        found = tracker.search_runs(f"tags.`{RUN_TYPE_TAG}` = 'monitoring'", 1, None)
+        found = self._tracker("lineage").runs(1, f"tags.`{RUN_TYPE_TAG}` = 'monitoring'")
         return found[0] if found else None
 
     def _lineage(self, digest: str) -> dict[str, str]:

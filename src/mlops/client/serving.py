@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.client.base import ClientBase
+from mlops.client._base import ClientBase
 from mlops.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mlops.serving.bentoml_deployer import BentoMLDeployer
+    from bentoml._internal.bento import BentoStore
+
     from mlops.serving.deploy import DeployPlanner
     from mlops.serving.server import ModelServer
 
@@ -22,36 +23,15 @@ class ServingMixin(ClientBase):
     """BentoML deployment and serving (deploy_model, serve, containerize)."""
 
     @property
-    def bentoml_home(self) -> Path:
-        """The project's BentoML home (``serving.bentoml_home``, else ``<root>/.mlops/bentoml``)."""
-        configured = self.settings.serving.bentoml_home
-        return Path(configured) if configured else self.settings.mlops_dir / "bentoml"
-
-    @property
-    def deployer(self) -> BentoMLDeployer:
-        """The BentoML adapter of this project (imports BentoML on first use)."""
-
-        def build() -> BentoMLDeployer:
-            from mlops.serving.bentoml_deployer import BentoMLDeployer
-
-            return BentoMLDeployer(self.bentoml_home)
-
-        return self._adapter("bentoml", "serving", "deploy_model", build)
-
-    @property
-    def _facade(self) -> Any:
-        """This object as the whole client: tracking lives in a sibling mixin."""
-        return self
+    def bento_store(self) -> BentoStore:
+        """Escape hatch: BentoML's own store of this project's Bentos (its BentoML home)."""
+        return self._deployer("bento_store").bento_store
 
     def _planner(self) -> DeployPlanner:
         from mlops.serving.deploy import DeployPlanner
 
         return DeployPlanner(
-            self.settings,
-            self.workspace.path("serving"),
-            self.deployer,
-            lambda: self._facade.tracker,
-            self._run_data_versions,
+            self.settings, self.workspace.path("serving"), self._deployer(), self._tracker
         )
 
     def deploy_model(
@@ -83,7 +63,7 @@ class ServingMixin(ClientBase):
             >>> with client.serve(info["bento_tag"]) as server:         # doctest: +SKIP
             ...     server.predict([[5.1, 3.5, 1.4, 0.2]])
         """
-        from mlops.serving.sources import validate_tag_part
+        from mlops.serving.sources import labels_as_strings, validate_tag_part
 
         name = validate_tag_part(model_name, "model_name") or ""
         version = validate_tag_part(model_version, "model_version")
@@ -91,28 +71,23 @@ class ServingMixin(ClientBase):
         planner = self._planner()
         source = planner.resolve(str(model_path), predictor)
         labels = planner.labels(source)
-        model_tag, metadata = planner.import_model(source, name, version, labels)
+        as_strings = labels_as_strings(labels)  # BentoML's form, made once
+        model_tag, metadata = planner.import_model(source, name, version, as_strings)
         result = planner.result(model_tag, metadata, labels)
         if build_bento:
-            from mlops.serving.bentoml_deployer import labels_as_strings
-
-            service = planner.write_service(model_tag, metadata, labels_as_strings(labels))
-            bento = self.deployer.build(service, name, version, labels_as_strings(labels))
+            service = planner.write_service(model_tag, metadata, as_strings)
+            bento = self._deployer().build(service, name, version, as_strings)
             result.update(bento_tag=bento["tag"], bento_path=bento["path"])
         return result
 
     def _check_free_tag(self, name: str, version: str | None) -> None:
-        if version is not None and self.deployer.model_exists(f"{name}:{version}"):
+        if version is not None and self._deployer().model_exists(f"{name}:{version}"):
             raise InvalidInputError(
-                f"BentoML model {name}:{version} exists already in {self.bentoml_home}",
+                f"BentoML model {name}:{version} exists already in {self.settings.bentoml_home}",
                 component="serving",
                 operation="deploy_model",
                 hint="pass another model_version, or omit it for a generated one",
             )
-
-    def _run_data_versions(self, run_id: str) -> list[dict[str, Any]]:
-        # The versioning component reads the run's DVC dataset inputs (shared format).
-        return list(self._facade.get_data_versions(run_id))
 
     def serve(self, tag: str, port: int | None = None, host: str | None = None) -> ModelServer:
         """Start a BentoML server for a Bento or model tag; return once it answers.
@@ -136,10 +111,11 @@ class ServingMixin(ClientBase):
                 operation="serve",
                 hint="pass another port, or port=None for a free one",
             )
-        item = self.deployer.find(tag)
+        item = self._deployer("serve").find(tag)
         argv, cwd = self._serve_target(item)
         log = self.workspace.path("serving/logs") / f"{item['tag'].replace(':', '-')}-{port}.log"
-        env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+        home = str(self.settings.bentoml_home)
+        env = {**os.environ, "BENTOML_HOME": home, "BENTOML_DO_NOT_TRACK": "true"}
         server = ModelServer(
             item["tag"], argv, host=host, port=port, env=env, cwd=cwd, log_path=log
         )
@@ -159,7 +135,7 @@ class ServingMixin(ClientBase):
             ConnectionFailedError: at once when no Docker engine runs; the hint
                 gives the Bento's path to build elsewhere.
         """
-        return self.deployer.containerize(tag, image_tag)
+        return self._deployer("containerize").containerize(tag, image_tag)
 
     def log_serving_latency(
         self, server: ModelServer, run_id: str | None = None, step: int | None = None
@@ -168,7 +144,5 @@ class ServingMixin(ClientBase):
         stats = server.latency_stats()
         if stats.get("count"):
             metrics = {f"serving/latency_{k}": v for k, v in stats.items()}
-            self._facade._submit_metrics(
-                metrics, step, run_id=run_id, operation="log_serving_latency"
-            )
+            self._submit_metrics(metrics, step, run_id=run_id, operation="log_serving_latency")
         return stats

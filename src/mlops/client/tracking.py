@@ -7,22 +7,18 @@ pipeline: appended to a write-ahead log and delivered by a background thread.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.client.base import ClientBase
-from mlops.errors import InvalidInputError
-from mlops.tracking.validation import validate_metrics, validate_params, validate_tags
+from mlops.client._base import ClientBase
+from mlops.errors import InvalidInputError, NotFoundError
+from mlops.tracking.validation import validate_params, validate_tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
-
-    from mlops.telemetry.pipeline import TelemetryPipeline
-    from mlops.tracking.mlflow_tracker import MLflowTracker
 
 __all__ = ["TrackingMixin"]
 
@@ -31,31 +27,9 @@ class TrackingMixin(ClientBase):
     """Runs, params, metrics, artifacts and models on the project's MLflow experiment."""
 
     @property
-    def tracker(self) -> MLflowTracker:
-        """The MLflow adapter of this project (imports MLflow on first use)."""
-
-        def build() -> MLflowTracker:
-            from mlops.tracking.mlflow_tracker import MLflowTracker
-
-            return MLflowTracker(self.settings)
-
-        return self._adapter("tracker", "tracking", "connect", build)
-
-    @property
     def mlflow_client(self) -> MlflowClient:
         """Escape hatch: MLflow's own ``MlflowClient`` bound to this project's store."""
-        return self.tracker.client
-
-    @property
-    def telemetry(self) -> TelemetryPipeline:
-        """The metric pipeline of this project (write-ahead log plus background delivery)."""
-
-        def build() -> TelemetryPipeline:
-            from mlops.telemetry.pipeline import TelemetryPipeline
-
-            return TelemetryPipeline.for_client(self.settings, self.workspace, lambda: self.tracker)
-
-        return self._adapter("telemetry", "tracking", "log_metrics", build)
+        return self._tracker().mlflow_client
 
     @contextmanager
     def start_run(
@@ -91,7 +65,9 @@ class TrackingMixin(ClientBase):
                 hint="pass nested=True for a child run, or leave the active run first",
             )
         tags = validate_tags(tags or {}, "start_run")
-        run = self.tracker.create_run(run_name, tags, description, parent if nested else None)
+        run = self._tracker("start_run").create_run(
+            run_name, tags, description, parent if nested else None
+        )
         run_id = run.info.run_id
         with self._lock:
             self._run_stack.append(run_id)
@@ -113,18 +89,7 @@ class TrackingMixin(ClientBase):
             with self._lock:
                 if run_id in self._run_stack:
                     self._run_stack.remove(run_id)
-            self.telemetry.finish_run(run_id, status, self.settings.telemetry.flush_timeout)
-
-    def _require_run(self, operation: str, run_id: str | None = None) -> str:
-        run_id = run_id or self.active_run_id
-        if run_id is None:
-            raise InvalidInputError(
-                f"{operation} needs an active run, and none is open",
-                component="tracking",
-                operation=operation,
-                hint="call it inside `with client.start_run():`",
-            )
-        return run_id
+            self._telemetry().finish_run(run_id, status, self.settings.telemetry.flush_timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log hyperparameters on the active run (synchronous; values become strings).
@@ -132,12 +97,12 @@ class TrackingMixin(ClientBase):
         Re-logging a key with a different value raises before anything is written.
         """
         run_id = self._require_run("log_params")
-        self.tracker.log_params(run_id, validate_params(params))
+        self._tracker("log_params").log_params(run_id, validate_params(params))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags on the active run (synchronous)."""
         run_id = self._require_run("set_tags")
-        self.tracker.set_tags(run_id, validate_tags(tags, "set_tags"))
+        self._tracker("set_tags").set_tags(run_id, validate_tags(tags, "set_tags"))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log metric values on the active run without waiting on MLflow.
@@ -153,30 +118,21 @@ class TrackingMixin(ClientBase):
         """
         self._submit_metrics(metrics, step, operation="log_metrics")
 
-    def _submit_metrics(
-        self,
-        metrics: Mapping[str, float],
-        step: int | None = None,
-        run_id: str | None = None,
-        timestamp_ms: int | None = None,
-        operation: str = "log_metrics",
-    ) -> None:
-        """Validate and enqueue points for ``run_id`` (default: the active run)."""
-        run_id = run_id or self.active_run_id or self._require_run(operation)
-        points = validate_metrics(metrics, step, operation)
-        ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        pipeline = self._adapters.get("telemetry") or self.telemetry
-        pipeline.submit(run_id, points, 0 if step is None else step, ts)
-
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload one file to the active run's artifacts."""
         run_id = self._require_run("log_artifact")
-        self.tracker.log_artifact(run_id, Path(local_path), artifact_path, directory=False)
+        _check_artifact(Path(local_path), directory=False)
+        self._tracker("log_artifact").log_artifact(
+            run_id, Path(local_path), artifact_path, directory=False
+        )
 
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
         """Upload a folder's contents to the active run's artifacts."""
         run_id = self._require_run("log_artifacts")
-        self.tracker.log_artifact(run_id, Path(local_dir), artifact_path, directory=True)
+        _check_artifact(Path(local_dir), directory=True)
+        self._tracker("log_artifacts").log_artifact(
+            run_id, Path(local_dir), artifact_path, directory=True
+        )
 
     def log_model(
         self,
@@ -192,19 +148,21 @@ class TrackingMixin(ClientBase):
         to override. Returns MLflow's ``ModelInfo`` (``model_uri`` etc.).
         """
         run_id = self._require_run("log_model")
-        return self.tracker.log_model(run_id, model, name, registered_model_name, **kwargs)
+        return self._tracker("log_model").log_model(
+            run_id, model, name, registered_model_name, **kwargs
+        )
 
     def register_model(
         self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None
     ) -> Any:
         """Register ``model_uri`` (``runs:/<id>/<name>``, ``models:/m-<id>``) as a new version."""
-        return self.tracker.register_model(
+        return self._tracker("register_model").register_model(
             model_uri, name, validate_tags(tags or {}, "register_model")
         )
 
     def load_model(self, model_uri: str, flavor: str = "pyfunc") -> Any:
         """Load a logged model: ``pyfunc`` (default), ``sklearn`` or ``pytorch``."""
-        return self.tracker.load_model(model_uri, flavor)
+        return self._tracker("load_model").load_model(model_uri, flavor)
 
     def search_runs(
         self,
@@ -213,7 +171,7 @@ class TrackingMixin(ClientBase):
         order_by: list[str] | None = None,
     ) -> list[Run]:
         """Runs of this project's experiment, newest first unless ``order_by`` says otherwise."""
-        return self.tracker.search_runs(filter_string, max_results, order_by)
+        return self._tracker("search_runs").search_runs(filter_string, max_results, order_by)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every pending metric point is in MLflow; True if all arrived in time.
@@ -221,17 +179,42 @@ class TrackingMixin(ClientBase):
         ``None`` waits up to ``telemetry.flush_timeout``.
         """
         bound = self.settings.telemetry.flush_timeout if timeout is None else timeout
-        return self.telemetry.flush(bound)
+        return self._telemetry().flush(bound)
 
-    def sync(self, timeout: float | None = None) -> dict[str, int]:
-        """Deliver points left pending by earlier processes of this project (crashes, outages)."""
-        return self.telemetry.sync(timeout)
+    def sync(
+        self, timeout: float | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, int]:
+        """Deliver points left pending by earlier processes of this project (crashes, outages).
+
+        ``progress(done, total)`` is called while it waits.
+        """
+        return self._telemetry().sync(timeout, progress)
 
     def _close_tracking(self, timeout: float | None) -> None:
         with self._lock:
             open_runs = list(reversed(self._run_stack))
         for run_id in open_runs:
             self._finish_run(run_id, "KILLED")
-        if "telemetry" in self._adapters:
+        if self._telemetry_pipeline is not None:
             bound = self.settings.telemetry.flush_timeout if timeout is None else timeout
-            self.telemetry.close(bound)
+            self._telemetry_pipeline.close(bound)
+
+
+def _check_artifact(path: Path, directory: bool) -> None:
+    """Reject a missing path, or a folder where a file is expected (and the reverse)."""
+    operation = "log_artifacts" if directory else "log_artifact"
+    if not path.exists():
+        raise NotFoundError(
+            f"no {'folder' if directory else 'file'} at {path}",
+            component="tracking",
+            operation=operation,
+            hint="pass the path of an existing " + ("folder" if directory else "file"),
+        )
+    if path.is_dir() != directory:
+        other = "log_artifact(path)" if path.is_file() else "log_artifacts(folder)"
+        raise InvalidInputError(
+            f"{path} is a {'file' if path.is_file() else 'folder'}",
+            component="tracking",
+            operation=operation,
+            hint=f"use client.{other} for it",
+        )

@@ -6,16 +6,16 @@ that run (see :mod:`mlops.versioning.lineage` for the format).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.client.base import ClientBase
-from mlops.errors import translate_errors
+from mlops.client._base import ClientBase
+from mlops.versioning.lineage import compare_versions, dataset_records, versions_from_datasets
 
 if TYPE_CHECKING:
-    from mlops.tracking.mlflow_tracker import MLflowTracker
-    from mlops.versioning.dvc_versioner import DVCVersioner
+    from dvc.repo import Repo
 
 __all__ = ["VersioningMixin"]
 
@@ -25,20 +25,19 @@ Targets = Sequence[str | Path] | str | Path | None
 class VersioningMixin(ClientBase):
     """DVC data versioning (dvc_add, dvc_push, dvc_pull, dvc_status, get_data_versions)."""
 
-    if TYPE_CHECKING:
+    @contextmanager
+    def dvc_repo(self) -> Iterator[Repo]:
+        """Escape hatch: DVC's own ``Repo`` of this project, configured as mlops uses it.
 
-        @property
-        def tracker(self) -> MLflowTracker: ...
+        Opened fresh and closed when the block ends (DVC keeps locks and sqlite
+        handles open while a ``Repo`` lives).
 
-    def versioner(self, operation: str = "dvc_add") -> DVCVersioner:
-        """The DVC adapter of this project (imports DVC on first use)."""
-
-        def build() -> DVCVersioner:
-            from mlops.versioning.dvc_versioner import DVCVersioner
-
-            return DVCVersioner(self.settings)
-
-        return self._adapter("versioner", "versioning", operation, build)
+        Example:
+            >>> with client.dvc_repo() as repo:     # doctest: +SKIP
+            ...     repo.status()
+        """
+        with self._versioner("dvc_repo").open_repo("dvc_repo") as repo:
+            yield repo
 
     def dvc_add(
         self, path: str | Path, recursive: bool = False, context: str = "training"
@@ -62,7 +61,7 @@ class VersioningMixin(ClientBase):
             >>> client.dvc_add("data/train.csv")["md5"]   # doctest: +SKIP
             'a3f1c0...'
         """
-        version = self.versioner("dvc_add").add(path, recursive=recursive)
+        version = self._versioner("dvc_add").add(path, recursive=recursive)
         self._record_data_versions(version.get("files") or [version], context, "dvc_add")
         return version
 
@@ -73,7 +72,7 @@ class VersioningMixin(ClientBase):
             ``{"remote", "url", "pushed": objects, "bytes"}``. Re-running after an
             interruption uploads only what is missing.
         """
-        return self.versioner("dvc_push").push(_as_list(targets), remote)
+        return self._versioner("dvc_push").push(_as_list(targets), remote)
 
     def dvc_pull(
         self,
@@ -87,7 +86,7 @@ class VersioningMixin(ClientBase):
         Returns:
             ``{"remote", "url", "fetched", "bytes", "added", "modified", "deleted", "versions"}``.
         """
-        result = self.versioner("dvc_pull").pull(_as_list(targets), remote, force)
+        result = self._versioner("dvc_pull").pull(_as_list(targets), remote, force)
         self._record_data_versions(result["versions"], context, "dvc_pull")
         return result
 
@@ -99,14 +98,12 @@ class VersioningMixin(ClientBase):
         Returns:
             ``{"modified": [...], "new", "missing", "deleted", "clean", ...}``.
         """
-        return self.versioner("dvc_status").status(_as_list(targets), cloud, remote)
+        return self._versioner("dvc_status").status(_as_list(targets), cloud, remote)
 
     def get_data_versions(self, run_id: str) -> list[dict[str, Any]]:
         """The DVC data versions recorded on ``run_id`` (``path``, ``md5``, ``context``...)."""
-        from mlops.versioning.lineage import map_mlflow_error, versions_from_run
-
-        with translate_errors("versioning", "get_data_versions", mapper=map_mlflow_error):
-            return versions_from_run(self.tracker.client.get_run(run_id))
+        run = self._tracker("get_data_versions").run(run_id)
+        return versions_from_datasets(run["datasets"])
 
     def compare_data_versions(self, run_id: str) -> list[dict[str, Any]]:
         """For each data version ``run_id`` used: has the data changed since?
@@ -114,10 +111,8 @@ class VersioningMixin(ClientBase):
         Each row: ``path``, ``run_md5``, ``current_md5`` (what the ``.dvc`` file
         records now), ``workspace_modified`` and ``changed``.
         """
-        from mlops.versioning.lineage import compare_versions
-
         used = self.get_data_versions(run_id)
-        versioner = self.versioner("dvc_status")
+        versioner = self._versioner("dvc_status")
         current = {v["path"]: versioner.tracked_version(v["path"]) for v in used}
         return compare_versions(used, current)
 
@@ -127,10 +122,7 @@ class VersioningMixin(ClientBase):
         run_id = self.active_run_id
         if run_id is None or not versions:
             return
-        from mlops.versioning.lineage import dataset_inputs, map_mlflow_error
-
-        with translate_errors("versioning", operation, mapper=map_mlflow_error):
-            self.tracker.client.log_inputs(run_id, datasets=dataset_inputs(versions, context))
+        self._tracker(operation).log_datasets(run_id, dataset_records(versions, context))
 
 
 def _as_list(targets: Targets) -> list[str | Path] | None:

@@ -1,9 +1,8 @@
-"""Read-only access to what the dashboard shows, through the client and MLflow's own client.
+"""Read-only access to what the dashboard shows, through ``client.records``.
 
-Nothing here writes: a project without an MLflow experiment shows as empty
-(``client.search_runs`` would create the experiment, so MLflow's client is
-asked directly), the workspace is read with ``create=False``, and the
-BentoML store is only listed. Every value returned is plain Python.
+Nothing here writes: a project without an MLflow experiment shows as empty,
+the workspace is read with ``create=False``, and the BentoML store is only
+listed. Every value returned is plain Python.
 """
 
 from __future__ import annotations
@@ -13,15 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.components import is_available
 from mlops.config import PROJECT_NAME_PATTERN, load_settings
 from mlops.errors import NotFoundError
-from mlops.lineage import bento_summary, read_json
-from mlops.tags import PROJECT_TAG, RUN_TYPE_TAG
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
-
     from mlops.client import MLOpsClient
 
 __all__ = ["SYSTEM_PREFIX", "DashboardData", "ProjectData"]
@@ -91,41 +85,20 @@ class ProjectData:
     def __init__(self, client: MLOpsClient) -> None:
         self.client = client
         self.name = client.project
+        self.records = client.records
 
     # tracking ----------------------------------------------------------------
     def has_store(self) -> bool:
         """False when the project's embedded sqlite store does not exist yet (nothing to read)."""
-        uri = self.client.settings.tracking_uri
-        return not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///") :]).is_file()
+        return self.records.has_store()
 
     def tagged_experiments(self) -> list[str]:
         """Projects named by the ``mlops.project`` tag of the store's experiments."""
-        if not self.has_store():
-            return []
-        found = self.client.mlflow_client.search_experiments()
-        return [e.tags[PROJECT_TAG] for e in found if e.tags.get(PROJECT_TAG)]
-
-    def experiment_id(self) -> str | None:
-        """The project's experiment id, or None when it has none (it is not created)."""
-        if not self.has_store():
-            return None
-        name = self.client.settings.experiment_name
-        found = self.client.mlflow_client.get_experiment_by_name(name)
-        return None if found is None else str(found.experiment_id)
-
-    def _runs(self, max_results: int = 500) -> list[Run]:
-        experiment = self.experiment_id()
-        if experiment is None:
-            return []
-        return list(
-            self.client.mlflow_client.search_runs(
-                [experiment], max_results=max_results, order_by=["attributes.start_time DESC"]
-            )
-        )
+        return self.records.tagged_projects()
 
     def runs(self, max_results: int = 500) -> list[dict[str, Any]]:
-        """The project's runs, newest first, each as :func:`run_summary`."""
-        return [run_summary(r) for r in self._runs(max_results)]
+        """The project's runs, newest first (see :func:`mlops.client._records.run_summary`)."""
+        return self.records.runs(max_results)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run of this project.
@@ -133,24 +106,11 @@ class ProjectData:
         Raises:
             NotFoundError: no such run in this project's experiment.
         """
-        experiment = self.experiment_id()
-        try:
-            run = self.client.mlflow_client.get_run(run_id)
-        except Exception as exc:  # MLflow raises its own exception for an unknown id
-            raise _no_run(run_id, self.name) from exc
-        if experiment is None or run.info.experiment_id != experiment:
-            raise _no_run(run_id, self.name)
-        return run_summary(run)
+        return self.records.run(run_id)
 
     def histories(self, run_id: str, keys: Iterable[str]) -> dict[str, list[dict[str, float]]]:
         """Every point of each metric ``key``: ``{"step", "timestamp", "value"}``, by step."""
-        mlflow = self.client.mlflow_client
-        out = {}
-        for key in keys:
-            points = mlflow.get_metric_history(run_id, key)
-            rows = [{"step": p.step, "timestamp": p.timestamp, "value": p.value} for p in points]
-            out[key] = sorted(rows, key=lambda r: (r["step"], r["timestamp"]))
-        return out
+        return self.records.histories(run_id, keys)
 
     # data versions -------------------------------------------------------------
     def data_versions(self) -> list[dict[str, Any]]:
@@ -173,36 +133,18 @@ class ProjectData:
     # models --------------------------------------------------------------------
     def model_versions(self) -> list[dict[str, Any]]:
         """Registered model versions whose run belongs to this project, newest first."""
-        run_ids = {r["run_id"] for r in self.runs(5000)}
-        if not run_ids:
-            return []
-        found = self.client.mlflow_client.search_model_versions(max_results=10000)
-        rows = [_model_version(v) for v in found if v.run_id in run_ids]
-        return sorted(rows, key=lambda v: -int(v["creation_timestamp"] or 0))
+        return self.records.model_versions()
 
     def bentos(self) -> list[dict[str, Any]]:
         """Bentos in the project's BentoML store labelled with this project, newest first."""
-        home = getattr(self.client, "bentoml_home", None)
-        if home is None or not (Path(home) / "bentos").is_dir() or not is_available("serving"):
-            return []
-        rows = [bento_summary(b) for b in self.client.deployer.bento_store.list()]
-        mine = [b for b in rows if b["labels"].get("project") in (None, self.name)]
-        return sorted(mine, key=lambda b: b["created"] or "", reverse=True)
+        return self.records.bentos()
 
     # monitoring ----------------------------------------------------------------
     def monitoring(self) -> dict[str, Any]:
         """The monitoring run's history (one step per check), state, reference and reports."""
-        folder = self.client.workspace.path("monitoring", create=False)
-        reports = self.client.workspace.path("reports", create=False)
-        out: dict[str, Any] = {
-            "run_id": None,
-            "checks": [],
-            "series": {},
-            "state": read_json(folder / "state.json"),
-            "reference": read_json(folder / "reference.json"),
-            "reports": sorted(p.name for p in reports.glob("monitoring-*.html")),
-        }
-        run = next((r for r in self.runs() if r["run_type"] == "monitoring"), None)
+        out: dict[str, Any] = {"run_id": None, "checks": [], "series": {}}
+        out.update(self.records.monitoring_files())
+        run = self.records.monitoring_run()
         if run is None:
             return out
         series = self.histories(run["run_id"], sorted(run["metrics"]))
@@ -211,27 +153,8 @@ class ProjectData:
 
     # lineage -------------------------------------------------------------------
     def lineage(self, model: str, version: str | None = None) -> dict[str, Any]:
-        """The recorded chain of ``model`` (see :func:`mlops.lineage.build_lineage`)."""
+        """The recorded chain of ``model`` (see :meth:`MLOpsClient.lineage`)."""
         return dict(self.client.lineage(model, version))
-
-
-def run_summary(run: Run) -> dict[str, Any]:
-    """A run as plain data: ids, name, status, times, params, latest metrics, data versions."""
-    from mlops.versioning.lineage import versions_from_run
-
-    tags = run.data.tags
-    return {
-        "run_id": run.info.run_id,
-        "name": run.info.run_name or run.info.run_id[:8],
-        "status": run.info.status,
-        "start_time": run.info.start_time,
-        "end_time": run.info.end_time,
-        "params": dict(run.data.params),
-        "metrics": dict(run.data.metrics),
-        "run_type": tags.get(RUN_TYPE_TAG) or "training",
-        "parent_run_id": tags.get("mlflow.parentRunId"),
-        "data_versions": versions_from_run(run),
-    }
 
 
 def checks_table(series: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
@@ -257,24 +180,3 @@ def checks_table(series: dict[str, list[dict[str, float]]]) -> list[dict[str, An
 
 def _first_use(version: dict[str, Any]) -> int:
     return min((r["start_time"] or 0 for r in version["runs"]), default=0)
-
-
-def _no_run(run_id: str, project: str) -> NotFoundError:
-    return NotFoundError(
-        f"run {run_id!r} is not a run of project {project!r}",
-        component="dashboard",
-        operation="read",
-        hint="pick a run from the project's runs page",
-    )
-
-
-def _model_version(v: Any) -> dict[str, Any]:
-    return {
-        "name": v.name,
-        "version": str(v.version),
-        "run_id": v.run_id,
-        "source": v.source,
-        "status": v.status,
-        "creation_timestamp": v.creation_timestamp,
-        "aliases": list(getattr(v, "aliases", []) or []),
-    }

@@ -1,4 +1,4 @@
-"""Per-project monitoring state (check counter, Evidently project id) and where history lives.
+"""Per-project monitoring state: the check counter and the Evidently project id.
 
 Kept in ``<workspace>/monitoring/state.json``. Updates hold an exclusive
 ``fcntl`` lock on a side file, so two processes checking the same project
@@ -14,15 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlops.config import Settings
-
-__all__ = ["MonitoringState", "evidently_workspace"]
-
-
-def evidently_workspace(settings: Settings) -> Path:
-    """The Evidently workspace: ``monitoring.workspace``, else ``<root>/.mlops/evidently``."""
-    configured = settings.monitoring.workspace
-    return Path(configured) if configured else settings.mlops_dir / "evidently"
+__all__ = ["MonitoringState"]
 
 
 class MonitoringState:

@@ -1,5 +1,6 @@
 """Serving on BentoML: model sources, the generated service, the adapter, local servers.
 
-Only :mod:`mlops.serving.bentoml_deployer` imports BentoML; the client reaches
-it lazily through :class:`~mlops.client.serving.ServingMixin`.
+Only the private adapter :mod:`mlops.serving._bentoml` imports BentoML; the client
+reaches it lazily through :class:`~mlops.client.serving.ServingMixin`.
+:mod:`.runtime` is copied into each Bento and runs there.
 """

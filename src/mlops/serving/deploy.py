@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from mlops.errors import InvalidInputError
 from mlops.serving import sources
 from mlops.serving.template import ServiceSource, api_description, render_service, write_service
+from mlops.versioning.lineage import versions_from_datasets
 
 if TYPE_CHECKING:
     from mlops.config import Settings
-    from mlops.serving.bentoml_deployer import BentoMLDeployer
+    from mlops.serving._bentoml import BentoMLDeployer
+    from mlops.tracking._mlflow import MLflowTracker
 
 __all__ = ["DeployPlanner", "read_signature"]
-
-DataVersions = Callable[[str], list[dict[str, Any]]]
 
 
 class DeployPlanner:
@@ -34,8 +34,7 @@ class DeployPlanner:
         settings: The project's settings.
         serving_dir: ``<workspace>/serving``: service folders, downloads, server logs.
         deployer: The BentoML adapter.
-        tracker: Returns the MLflow tracker (only called for MLflow URIs).
-        data_versions: ``run_id -> [data version dicts]`` (the run's DVC inputs).
+        tracker: Returns the MLflow adapter (only called for MLflow URIs).
     """
 
     def __init__(
@@ -43,11 +42,10 @@ class DeployPlanner:
         settings: Settings,
         serving_dir: Path,
         deployer: BentoMLDeployer,
-        tracker: Callable[[], Any],
-        data_versions: DataVersions,
+        tracker: Callable[[str], MLflowTracker],
     ) -> None:
         self.settings, self.serving_dir, self.deployer = settings, serving_dir, deployer
-        self._tracker, self._data_versions = tracker, data_versions
+        self._tracker = tracker
 
     def resolve(self, model_path: str, predictor: str | None) -> sources.ModelSource:
         """Validate and resolve ``model_path`` (nothing is written)."""
@@ -59,7 +57,17 @@ class DeployPlanner:
                     operation="deploy_model",
                     hint="drop predictor=...",
                 )
-            return sources.resolve_mlflow_source(self._tracker().client, model_path)
+            parts = sources.parse_model_uri(model_path)
+            origin = self._tracker("deploy_model").model_origin(model_path, parts)
+            return sources.ModelSource(
+                kind="mlflow",
+                uri=model_path,
+                run_id=origin["run_id"],
+                registered_model=origin["registered_model"],
+                registered_version=origin["registered_version"],
+                model_id=origin["model_id"],
+                data_versions=versions_from_datasets(origin["datasets"]),
+            )
         folder = Path(model_path).expanduser().resolve()
         spec = sources.check_predictor(folder, predictor)
         return sources.ModelSource(kind="predictor", uri=str(folder), predictor=spec)
@@ -73,15 +81,20 @@ class DeployPlanner:
             "registered_model": source.registered_model,
             "registered_version": source.registered_version,
             "model_id": source.model_id,
-            "data_versions": self._data_versions(source.run_id) if source.run_id else [],
+            "data_versions": source.data_versions,
         }
 
     def import_model(
-        self, source: sources.ModelSource, name: str, version: str | None, labels: dict[str, Any]
+        self,
+        source: sources.ModelSource,
+        name: str,
+        version: str | None,
+        labels: dict[str, str],
     ) -> tuple[str, dict[str, Any]]:
-        """Copy the model's files into the BentoML store; its tag and metadata."""
-        from mlops.serving.bentoml_deployer import labels_as_strings
+        """Copy the model's files into the BentoML store; its tag and metadata.
 
+        ``labels`` are BentoML's strings (:func:`~mlops.serving.sources.labels_as_strings`).
+        """
         scratch = Path(tempfile.mkdtemp(prefix="download-", dir=self._dir("tmp")))
         try:
             files = self._fetch(source, scratch)
@@ -91,11 +104,9 @@ class DeployPlanner:
                 "predictor": source.predictor,
                 "signature": signature,
                 "columns": _columns(signature),
-                "data_versions": labels["data_versions"],
+                "data_versions": source.data_versions,
             }
-            tag = self.deployer.import_model(
-                name, version, files, labels_as_strings(labels), metadata
-            )
+            tag = self.deployer.import_model(name, version, files, labels, metadata)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return tag, metadata
@@ -104,7 +115,7 @@ class DeployPlanner:
         if source.kind == "predictor":
             return Path(source.uri)
         uri = f"models:/{source.model_id}" if source.model_id else source.uri
-        local = self._tracker().download_model(uri, scratch)
+        local = self._tracker("deploy_model").download_model(uri, scratch)
         return Path(local)
 
     def write_service(

@@ -1,14 +1,15 @@
 """Where a deployed model comes from: an MLflow model URI or a folder with a predictor.
 
-Parsing and validation are pure; resolution asks MLflow (through the
-project's ``MlflowClient``) which run, registered version and logged model a
-URI names, so that the Bento remembers its lineage. Nothing is written here.
+Parsing and validation only (standard library): which run, registered version
+and logged model a URI names is asked of the tracking adapter
+(``MLflowTracker.model_origin``). Nothing is written here.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -21,9 +22,9 @@ __all__ = [
     "ModelSource",
     "check_predictor",
     "is_mlflow_uri",
+    "labels_as_strings",
     "parse_model_uri",
     "predictor_extras",
-    "resolve_mlflow_source",
     "validate_tag_part",
 ]
 
@@ -44,6 +45,7 @@ class ModelSource:
         registered_version: Its version, when known.
         model_id: MLflow 3 logged-model id (``m-...``), when known.
         predictor: ``package.module:Class`` for folders.
+        data_versions: The run's DVC data versions, when it has a run.
     """
 
     kind: str
@@ -53,7 +55,7 @@ class ModelSource:
     registered_version: str | None = None
     model_id: str | None = None
     predictor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    data_versions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _invalid(
@@ -114,95 +116,6 @@ def is_mlflow_uri(model_path: str) -> bool:
     return model_path.startswith(("runs:/", "models:/"))
 
 
-def resolve_mlflow_source(client: Any, model_path: str) -> ModelSource:
-    """Ask MLflow which run, registered version and logged model ``model_path`` names.
-
-    Raises:
-        NotFoundError: the run, registered model, version, alias or logged model does not exist.
-    """
-    parts = parse_model_uri(model_path)
-    source = ModelSource(kind="mlflow", uri=model_path)
-    try:
-        if parts["scheme"] == "runs":
-            run = client.get_run(parts["run_id"])
-            source.run_id = run.info.run_id
-            source.model_id = _logged_model_id(client, run, parts["path"])
-        elif "model_id" in parts:
-            logged = client.get_logged_model(parts["model_id"])
-            source.model_id, source.run_id = logged.model_id, logged.source_run_id
-        else:
-            version = (
-                client.get_model_version_by_alias(parts["name"], parts["alias"])
-                if "alias" in parts
-                else client.get_model_version(parts["name"], parts["version"])
-            )
-            source.registered_model, source.registered_version = version.name, str(version.version)
-            source.run_id = version.run_id or None
-            source.model_id = _version_model_id(version)
-        if source.registered_model is None and source.run_id:
-            _find_registered_version(client, source)
-    except Exception as exc:  # MLflow raises MlflowException for every kind of miss
-        if isinstance(exc, InvalidInputError):
-            raise
-        raise _invalid(
-            f"MLflow has no model at {model_path!r}: {_first_line(exc)}",
-            "check the run id / model name and version with `mlops runs` or the MLflow UI",
-            NotFoundError,
-        ) from exc
-    return source
-
-
-def _logged_model_id(client: Any, run: Any, name: str) -> str | None:
-    """The MLflow 3 logged model called ``name`` that ``run`` produced, if any.
-
-    MLflow files a model logged outside a fluent run under the active (often
-    default) experiment, not the run's, so the other experiments are searched
-    when the run's own has none.
-    """
-    query = f"name = '{name}' AND source_run_id = '{run.info.run_id}'"
-    found = client.search_logged_models(
-        experiment_ids=[run.info.experiment_id], filter_string=query
-    )
-    if not found:
-        others = [
-            e.experiment_id
-            for e in client.search_experiments()
-            if e.experiment_id != run.info.experiment_id
-        ]
-        found = (
-            client.search_logged_models(experiment_ids=others, filter_string=query)
-            if others
-            else []
-        )
-    return str(found[0].model_id) if found else None
-
-
-def _find_registered_version(client: Any, source: ModelSource) -> None:
-    """Fill in the registered model version that points at the same model, when exactly one does."""
-    versions = client.search_model_versions(f"run_id = '{source.run_id}'")
-    if source.model_id:
-        versions = [v for v in versions if _version_model_id(v) == source.model_id]
-    if len(versions) == 1:
-        source.registered_model, source.registered_version = (
-            versions[0].name,
-            str(versions[0].version),
-        )
-
-
-def _version_model_id(version: Any) -> str | None:
-    """The logged model behind a registered version (``model_id``, else ``models:/m-`` source)."""
-    model_id = getattr(version, "model_id", None)
-    source = str(getattr(version, "source", "") or "")
-    if not model_id and source.startswith("models:/m-"):
-        model_id = source[len("models:/") :].split("/", maxsplit=1)[0]
-    return str(model_id) if model_id else None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def check_predictor(folder: Path, predictor: str | None) -> str:
     """Validate a folder deployment: the folder exists and ``predictor`` imports and predicts.
 
@@ -260,3 +173,17 @@ def predictor_extras(predictor: str) -> dict[str, Path]:
     if path.name == "__init__.py":
         return {top: path.parent}
     return {path.name: path}
+
+
+def labels_as_strings(labels: dict[str, Any]) -> dict[str, str]:
+    """BentoML labels are strings: lists and dicts become compact JSON, None is dropped."""
+    out = {}
+    for key, value in labels.items():
+        if value is None:
+            continue
+        out[key] = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, separators=(",", ":"), sort_keys=True)
+        )
+    return out

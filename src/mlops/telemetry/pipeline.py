@@ -30,7 +30,7 @@ from mlops.telemetry.wal import END, Record, Segment, encode_end, iter_segments,
 
 if TYPE_CHECKING:
     from mlops.config import Settings, TelemetrySettings
-    from mlops.tracking.mlflow_tracker import MLflowTracker
+    from mlops.tracking._mlflow import MLflowTracker
     from mlops.workspace import Workspace
 
 __all__ = ["PENDING_TAG", "TelemetryPipeline"]
@@ -369,7 +369,7 @@ class TelemetryPipeline:
             points = [(k, v, ts, step) for k, v, ts, step, _ in batch[:-1]]
             if points:
                 tracker.log_metric_batch(run_id, points)
-            _end_run(tracker, run_id, str(batch[-1][1]), batch[-1][2])
+            tracker.end_run(run_id, str(batch[-1][1]), batch[-1][2])
             stream.retired = True
         else:
             tracker.log_metric_batch(run_id, [(k, v, ts, step) for k, v, ts, step, _ in batch])
@@ -395,9 +395,9 @@ class TelemetryPipeline:
             return  # another writer may still use the run, or its writer closed cleanly
         try:
             tracker = self._tracker_factory()
-            if tracker.client.get_run(run_id).info.status == "RUNNING":
-                _end_run(tracker, run_id, "KILLED", None)
-        except Exception as exc:  # the data is in; ending the run is best effort
+            if tracker.run_status(run_id) == "RUNNING":
+                tracker.end_run(run_id, "KILLED")
+        except MLOpsClientError as exc:  # the data is in; ending the run is best effort
             log.warning("mlops: could not mark orphaned run %s ended: %s", run_id, exc)
 
     def _dead_letter(self, stream: _Stream, reason: str) -> None:
@@ -451,17 +451,6 @@ def _take_batch(queue: deque[Any], size: int) -> list[Item]:
         if item[0] == END:
             break
     return batch
-
-
-def _end_run(tracker: MLflowTracker, run_id: str, status: str, end_ms: int | None) -> None:
-    from mlops.errors import translate_errors
-    from mlops.tracking.mlflow_tracker import map_mlflow_error
-
-    with translate_errors("telemetry", "end_run", map_mlflow_error):
-        run = tracker.client.get_run(run_id)
-        if run.data.tags.get(PENDING_TAG) == "true":
-            tracker.client.delete_tag(run_id, PENDING_TAG)
-        tracker.client.set_terminated(run_id, status, end_time=end_ms)
 
 
 _pipelines: weakref.WeakSet[TelemetryPipeline] = weakref.WeakSet()

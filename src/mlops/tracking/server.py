@@ -48,7 +48,7 @@ class ServerInfo:
 
 
 def _state_dir(settings: Settings) -> Path:
-    return settings.mlops_dir / "server"
+    return settings.server_dir
 
 
 def _state_file(settings: Settings) -> Path:
@@ -121,7 +121,7 @@ def _client_host(host: str) -> str:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, log_path: Path) -> None:
-    from mlops.tracking.mlflow_tracker import check_server
+    from mlops.tracking._http import check_server
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

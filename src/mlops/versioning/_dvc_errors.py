@@ -6,6 +6,8 @@ Part of the DVC adapter: it imports DVC. Messages are redacted by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dvc.config import ConfigError, NoRemoteError, RemoteNotFoundError
 from dvc.exceptions import (
     CheckoutError,
@@ -25,115 +27,131 @@ from dvc_objects.fs.errors import AuthError, RemoteMissingDepsError
 from mlops.errors import (
     ConfigurationError,
     ConnectionFailedError,
+    ErrorMap,
     InvalidInputError,
-    Mapper,
     MLOpsClientError,
     NotFoundError,
     OperationTimeoutError,
 )
 
-__all__ = ["make_mapper"]
+__all__ = ["DVC_ERRORS"]
 
-_INPUT = (
-    OutputDuplicationError,
-    OverlappingOutputPathsError,
-    StagePathAsOutputError,
-    InvalidArgumentError,
-)
-_NOT_FOUND = (OutputNotFoundError, PathMissingError)
-# Exception class names of the S3 / HTTP stack, matched by name so this module
-# does not import botocore for users who only have local remotes.
-_TIMEOUT_NAMES = {"ConnectTimeoutError", "ReadTimeoutError", "TimeoutError", "ConnectTimeout"}
-_CONNECT_NAMES = {
-    "EndpointConnectionError",
-    "ConnectionError",
-    "ClientConnectorError",
-    "HTTPClientError",
-    "NoCredentialsError",
-}
+Context = Mapping[str, str]
 
 
-def make_mapper(remote: str) -> Mapper:
-    """A mapper for :func:`mlops.errors.translate_errors` naming ``remote`` in transfer errors."""
-
-    def mapper(exc: BaseException) -> MLOpsClientError | None:
-        return _map(exc, remote)
-
-    return mapper
+def _not_found(exc: BaseException, _: Context) -> MLOpsClientError:
+    return NotFoundError(str(exc), hint="check the path, or `mlops data status` for tracked data")
 
 
-def _map(exc: BaseException, remote: str) -> MLOpsClientError | None:
-    for handler in (_map_input, _map_config, _map_transfer, _map_network):
-        mapped = handler(exc, remote)
-        if mapped is not None:
-            return mapped
-    return None
+def _bad_input(exc: BaseException, _: Context) -> MLOpsClientError:
+    return InvalidInputError(str(exc), hint="pick a path that no other DVC output overlaps")
 
 
-def _map_input(exc: BaseException, remote: str) -> MLOpsClientError | None:
-    if isinstance(exc, _NOT_FOUND):
-        return NotFoundError(
-            str(exc), hint="check the path, or `mlops data status` for tracked data"
-        )
-    if isinstance(exc, _INPUT):
-        return InvalidInputError(str(exc), hint="pick a path that no other DVC output overlaps")
-    if isinstance(exc, LockError):
-        return MLOpsClientError(
-            f"the DVC repository is locked by another process: {exc}",
-            hint="wait for the other dvc/mlops command to finish, then retry",
-        )
-    return None
-
-
-def _map_config(exc: BaseException, remote: str) -> MLOpsClientError | None:
-    if isinstance(exc, (NoRemoteError, RemoteNotFoundError)):
-        return ConfigurationError(
-            f"DVC remote {remote} is not configured: {exc}",
-            hint="set [data] remote_url in mlops.toml; `dvc remote list` shows the names DVC knows",
-        )
-    if isinstance(exc, (ConfigError, RemoteMissingDepsError)):
-        return ConfigurationError(f"DVC configuration of remote {remote} is invalid: {exc}")
-    return None
-
-
-def _map_transfer(exc: BaseException, remote: str) -> MLOpsClientError | None:
-    if isinstance(exc, UploadError | DownloadError):
-        verb = "pushed to" if isinstance(exc, UploadError) else "pulled from"
-        return ConnectionFailedError(
-            f"{exc.amount} object(s) could not be {verb} remote {remote}",
-            details={"failed": exc.amount},
-            hint="check the remote is reachable and writable, then run the same command again "
-            "(transfers resume: objects already there are skipped)",
-        )
-    if isinstance(exc, CheckoutError):
-        return MLOpsClientError(
-            f"checkout after pull failed: {exc}", hint="pass force=True / --force"
-        )
-    if isinstance(exc, FileTransferError):
-        return ConnectionFailedError(f"transfer with remote {remote} failed: {exc}")
-    return None
-
-
-def _map_network(exc: BaseException, remote: str) -> MLOpsClientError | None:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _TIMEOUT_NAMES:
-        return OperationTimeoutError(f"remote {remote} did not answer in time: {exc}")
-    if isinstance(exc, AuthError | PermissionError) or _is_denied(exc):
-        return ConnectionFailedError(
-            f"remote {remote} refused access: {exc}",
-            hint="check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, [data] profile "
-            "or `dvc remote modify --local` (never the committed .dvc/config); for a folder, "
-            "its permissions",
-        )
-    # Plain OSError (disk full...) is left to the generic fallback: not a remote problem.
-    if names & _CONNECT_NAMES or isinstance(exc, ConnectionError):
-        return ConnectionFailedError(f"cannot reach remote {remote}: {exc}")
-    return None
-
-
-def _is_denied(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(
-        word in text
-        for word in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+def _locked(exc: BaseException, _: Context) -> MLOpsClientError:
+    return MLOpsClientError(
+        f"the DVC repository is locked by another process: {exc}",
+        hint="wait for the other dvc/mlops command to finish, then retry",
     )
+
+
+def _no_remote(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return ConfigurationError(
+        f"DVC remote {ctx.get('remote')} is not configured: {exc}",
+        hint="set [data] remote_url in mlops.toml; `dvc remote list` shows the names DVC knows",
+    )
+
+
+def _bad_config(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return ConfigurationError(
+        f"DVC configuration of remote {ctx.get('remote')} is invalid: {exc}",
+        hint="fix or remove the entry in .dvc/config (`dvc remote list`), then retry",
+    )
+
+
+def _transfer(exc: UploadError | DownloadError, ctx: Context) -> MLOpsClientError:
+    verb = "pushed to" if isinstance(exc, UploadError) else "pulled from"
+    return ConnectionFailedError(
+        f"{exc.amount} object(s) could not be {verb} remote {ctx.get('remote')}",
+        details={"failed": exc.amount},
+        hint="check the remote is reachable and writable, then run the same command again "
+        "(transfers resume: objects already there are skipped)",
+    )
+
+
+def _checkout(exc: BaseException, _: Context) -> MLOpsClientError:
+    return MLOpsClientError(f"checkout after pull failed: {exc}", hint="pass force=True / --force")
+
+
+def _file_transfer(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return ConnectionFailedError(f"transfer with remote {ctx.get('remote')} failed: {exc}")
+
+
+def _timeout(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return OperationTimeoutError(f"remote {ctx.get('remote')} did not answer in time: {exc}")
+
+
+def _denied(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return ConnectionFailedError(
+        f"remote {ctx.get('remote')} refused access: {exc}",
+        hint="check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, [data] profile "
+        "or `dvc remote modify --local` (never the committed .dvc/config); for a folder, "
+        "its permissions",
+    )
+
+
+def _client_error(exc: BaseException, ctx: Context) -> MLOpsClientError | None:
+    # botocore's ClientError carries the S3 answer; a refusal is an access problem.
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return _denied(exc, ctx)
+    return None
+
+
+def _unreachable(exc: BaseException, ctx: Context) -> MLOpsClientError:
+    return ConnectionFailedError(f"cannot reach remote {ctx.get('remote')}: {exc}")
+
+
+# Types of the S3 / HTTP stack are named "module:Class": they are looked up only once
+# their library is loaded, so users with local remotes never import botocore.
+DVC_ERRORS = ErrorMap(
+    ((OutputNotFoundError, PathMissingError), _not_found),
+    (
+        (
+            OutputDuplicationError,
+            OverlappingOutputPathsError,
+            StagePathAsOutputError,
+            InvalidArgumentError,
+        ),
+        _bad_input,
+    ),
+    (LockError, _locked),
+    ((NoRemoteError, RemoteNotFoundError), _no_remote),
+    ((ConfigError, RemoteMissingDepsError), _bad_config),
+    ((UploadError, DownloadError), _transfer),
+    (CheckoutError, _checkout),
+    (FileTransferError, _file_transfer),
+    (
+        (
+            "botocore.exceptions:ConnectTimeoutError",
+            "botocore.exceptions:ReadTimeoutError",
+            "aiohttp.client_exceptions:ServerTimeoutError",
+            "requests.exceptions:Timeout",
+            TimeoutError,
+        ),
+        _timeout,
+    ),
+    ((AuthError, PermissionError, "botocore.exceptions:NoCredentialsError"), _denied),
+    ("botocore.exceptions:ClientError", _client_error),
+    # A plain OSError (disk full...) is left to the generic fallback: not a remote problem.
+    (
+        (
+            "botocore.exceptions:EndpointConnectionError",
+            "botocore.exceptions:ConnectionError",
+            "botocore.exceptions:HTTPClientError",
+            "aiohttp.client_exceptions:ClientConnectorError",
+            "requests.exceptions:ConnectionError",
+            ConnectionError,
+        ),
+        _unreachable,
+    ),
+)

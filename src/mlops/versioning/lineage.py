@@ -5,8 +5,10 @@ A DVC data version is recorded on a run as an MLflow dataset input::
     Dataset(name=<repo-relative path>, digest=<DVC md5>, source_type="dvc",
             source=<JSON {"path", "md5", "remote", "rev", "size", "nfiles"}>)
 
-with the input tag ``mlflow.data.context`` (default ``training``). MLflow's
-entities are imported inside the functions: this module loads without MLflow.
+with the input tag ``mlflow.data.context`` (default ``training``). This module
+only converts between data versions and the tracking adapter's plain dataset
+records (``name``, ``digest``, ``source_type``, ``source``, ``context``); it
+imports neither MLflow nor DVC.
 """
 
 from __future__ import annotations
@@ -15,21 +17,18 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlops.errors import MLOpsClientError, NotFoundError, redact
+from mlops.errors import redact
 
 __all__ = [
-    "CONTEXT_TAG",
     "SOURCE_KEYS",
     "SOURCE_TYPE",
     "compare_versions",
-    "dataset_inputs",
-    "map_mlflow_error",
+    "dataset_records",
     "source_json",
-    "versions_from_run",
+    "versions_from_datasets",
 ]
 
 SOURCE_TYPE = "dvc"
-CONTEXT_TAG = "mlflow.data.context"
 SOURCE_KEYS = ("path", "md5", "remote", "rev", "size", "nfiles")
 
 
@@ -41,35 +40,41 @@ def source_json(version: Mapping[str, Any]) -> str:
     return json.dumps(source, sort_keys=True)
 
 
-def dataset_inputs(versions: Iterable[Mapping[str, Any]], context: str) -> list[Any]:
-    """MLflow ``DatasetInput`` entities for ``versions`` (each needs ``path`` and ``md5``)."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
-
+def dataset_records(versions: Iterable[Mapping[str, Any]], context: str) -> list[dict[str, str]]:
+    """Dataset inputs for ``versions`` (each needs ``path`` and ``md5``), as plain records."""
     return [
-        DatasetInput(
-            dataset=Dataset(
-                name=v["path"], digest=v["md5"], source_type=SOURCE_TYPE, source=source_json(v)
-            ),
-            tags=[InputTag(key=CONTEXT_TAG, value=context)],
-        )
+        {
+            "name": v["path"],
+            "digest": v["md5"],
+            "source_type": SOURCE_TYPE,
+            "source": source_json(v),
+            "context": context,
+        }
         for v in versions
         if v.get("md5")
     ]
 
 
-def versions_from_run(run: Any) -> list[dict[str, Any]]:
-    """The DVC data versions recorded on an MLflow ``Run``, oldest input first."""
+def versions_from_datasets(datasets: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The DVC data versions among a run's dataset records, oldest input first."""
     out = []
-    for item in run.inputs.dataset_inputs if run.inputs else []:
-        dataset = item.dataset
-        if dataset.source_type != SOURCE_TYPE:
+    for dataset in datasets:
+        if dataset.get("source_type") != SOURCE_TYPE:
             continue
         try:
-            source = json.loads(dataset.source)
+            source = json.loads(dataset["source"])
         except (TypeError, ValueError):
             source = {}
-        context = next((t.value for t in item.tags if t.key == CONTEXT_TAG), None)
-        out.append({**source, "path": dataset.name, "md5": dataset.digest, "context": context})
+        if not isinstance(source, dict):
+            source = {}
+        out.append(
+            {
+                **source,
+                "path": dataset["name"],
+                "md5": dataset["digest"],
+                "context": dataset.get("context"),
+            }
+        )
     return out
 
 
@@ -99,10 +104,3 @@ def compare_versions(
             }
         )
     return rows
-
-
-def map_mlflow_error(exc: BaseException) -> MLOpsClientError | None:
-    """Translate MLflow's "no such run" into :class:`NotFoundError` (matched by error code)."""
-    if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
-        return NotFoundError(str(exc), hint="check the run ID (`mlflow runs list` or the UI)")
-    return None

@@ -85,7 +85,7 @@ def remote_spec(settings: Settings) -> RemoteSpec:
         '/tmp/r/.mlops/dvc-remote/demo'
     """
     data = settings.data
-    base = data.remote_url or str(settings.mlops_dir / "dvc-remote")
+    base = settings.dvc_remote_base
     return RemoteSpec(
         name=f"{data.remote_name}-{settings.project}",
         url=f"{base.rstrip('/')}/{settings.project}",

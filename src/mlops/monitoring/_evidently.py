@@ -9,7 +9,7 @@ an Evidently workspace (one Evidently project per ``mlops`` project).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from evidently.tests import Reference, gte, lte
 from evidently.ui.workspace import Workspace as EvidentlyWorkspace
 
 from mlops.config import Settings
-from mlops.errors import InvalidInputError, MLOpsClientError, translate_errors
+from mlops.errors import ErrorMap, InvalidInputError, MLOpsClientError, translate_errors
 from mlops.monitoring.outcome import CheckOutcome
 from mlops.monitoring.reader import number, read_outcome
 from mlops.monitoring.sampling import sample_positions
@@ -48,9 +48,8 @@ from mlops.monitoring.schema import (
     role_names,
     sorted_labels,
 )
-from mlops.monitoring.state import evidently_workspace
 
-__all__ = ["EvidentlyMonitor", "read_frame"]
+__all__ = ["EVIDENTLY_ERRORS", "EvidentlyMonitor", "read_frame"]
 
 COMPONENT = "monitoring"
 # name -> (Evidently metric class, higher is better); tests compare to the reference.
@@ -85,18 +84,19 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         return reader(file)
 
 
-def _map_error(exc: BaseException) -> MLOpsClientError | None:
-    if isinstance(exc, ValueError | TypeError | KeyError):
-        return MLOpsClientError(
-            f"Evidently rejected the data: {type(exc).__name__}: {exc}",
-            hint="check the columns' types and values against the reference",
-        )
-    return None
+def _rejected(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
+    return MLOpsClientError(
+        f"Evidently rejected the data: {type(exc).__name__}: {exc}",
+        hint="check the columns' types and values against the reference",
+    )
+
+
+EVIDENTLY_ERRORS = ErrorMap(((ValueError, TypeError, KeyError), _rejected))
 
 
 @contextmanager
 def _evidently(operation: str) -> Iterator[None]:
-    with translate_errors(COMPONENT, operation, mapper=_map_error):
+    with translate_errors(COMPONENT, operation, mapper=EVIDENTLY_ERRORS):
         yield
 
 
@@ -104,13 +104,14 @@ class EvidentlyMonitor:
     """Reference storage and checks of one project on Evidently.
 
     Args:
-        settings: The project's settings (``monitoring`` section, root).
-        folder: Where the reference lives (``<workspace>/monitoring``).
+        settings: The project's settings (``monitoring`` section, root); the reference
+            lives in ``<workspace>/monitoring``, history in ``settings.monitoring_workspace``.
     """
 
-    def __init__(self, settings: Settings, folder: Path) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.folder = folder
+        self.folder = settings.workspace_dir / "monitoring"
+        self.folder.mkdir(parents=True, exist_ok=True)
         self._cache: tuple[str, pd.DataFrame] | None = None
         self._history: EvidentlyWorkspace | None = None
         self._datasets: dict[tuple[str, ...], Dataset] = {}
@@ -291,14 +292,20 @@ class EvidentlyMonitor:
     # history -----------------------------------------------------------------
     def history_path(self) -> Path:
         """The Evidently workspace: ``monitoring.workspace`` or ``<root>/.mlops/evidently``."""
-        return evidently_workspace(self.settings)
+        return self.settings.monitoring_workspace
+
+    @property
+    def workspace(self) -> EvidentlyWorkspace:
+        """Evidently's own workspace of the monitoring history (the documented escape hatch)."""
+        with _evidently("open_workspace"):
+            if self._history is None:  # kept: opening a workspace costs tens of milliseconds
+                self._history = EvidentlyWorkspace(str(self.history_path()))
+            return self._history
 
     def add_to_history(self, snapshot: Snapshot, project_id: str | None) -> tuple[str, str]:
         """Add ``snapshot`` to the project's Evidently project; return (project id, snapshot id)."""
+        workspace = self.workspace
         with _evidently("add_to_history"):
-            if self._history is None:  # kept: opening a workspace costs tens of milliseconds
-                self._history = EvidentlyWorkspace(str(self.history_path()))
-            workspace = self._history
             project = workspace.get_project(project_id) if project_id else None
             project = project or self._find_or_create(workspace)
             ref = workspace.add_run(project.id, snapshot)
@@ -344,12 +351,14 @@ def _value_labels(metric: Any) -> dict[str, str]:
 
 
 def _frame(df: Any, operation: str) -> pd.DataFrame:
+    if isinstance(df, str | Path):
+        df = read_frame(df)
     if not isinstance(df, pd.DataFrame):
         raise InvalidInputError(
-            f"expected a pandas DataFrame, got {type(df).__name__}",
+            f"expected a pandas DataFrame, got {type(df).__name__} (a data file's path works too)",
             component=COMPONENT,
             operation=operation,
-            hint="pass pd.DataFrame(...), or read the file with pandas first",
+            hint="pass pd.DataFrame(...), or the path of a CSV, Parquet, JSON or JSON-lines file",
         )
     if df.empty:
         raise InvalidInputError(

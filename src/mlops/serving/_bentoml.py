@@ -20,7 +20,7 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,8 +32,10 @@ from bentoml._internal.models import ModelStore
 from bentoml.exceptions import BentoMLException, InvalidArgument
 from bentoml.exceptions import NotFound as BentoNotFound
 
+from mlops.config import Settings
 from mlops.errors import (
     ConnectionFailedError,
+    ErrorMap,
     InvalidInputError,
     MLOpsClientError,
     NotFoundError,
@@ -41,22 +43,31 @@ from mlops.errors import (
 )
 from mlops.serving.template import ServiceSource
 
-__all__ = ["BentoMLDeployer", "StoredItem"]
+__all__ = ["BENTOML_ERRORS", "BentoMLDeployer", "StoredItem", "bento_summary"]
 
 _CONTAINER_LOCK = threading.RLock()
 T = TypeVar("T")
 
 
-def _map_bentoml_error(exc: BaseException) -> MLOpsClientError | None:
-    if isinstance(exc, BentoNotFound):
-        return NotFoundError(
-            f"BentoML: {exc}", hint="list what exists with `bentoml list` / `bentoml models list`"
-        )
-    if isinstance(exc, InvalidArgument):
-        return InvalidInputError(f"BentoML rejected the input: {exc}")
-    if isinstance(exc, BentoMLException):
-        return MLOpsClientError(f"BentoML failed: {exc}")
-    return None
+def _not_found(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
+    return NotFoundError(
+        f"BentoML: {exc}", hint="list what exists with `bentoml list` / `bentoml models list`"
+    )
+
+
+def _rejected(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
+    return InvalidInputError(f"BentoML rejected the input: {exc}")
+
+
+def _failed(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
+    return MLOpsClientError(f"BentoML failed: {exc}")
+
+
+BENTOML_ERRORS = ErrorMap(
+    (BentoNotFound, _not_found),
+    (InvalidArgument, _rejected),
+    (BentoMLException, _failed),
+)
 
 
 class StoredItem(dict[str, Any]):
@@ -70,21 +81,32 @@ class BentoMLDeployer:
     """Imports models, builds Bentos and names serve targets in one BentoML home.
 
     Args:
-        home: The BentoML home of this project (``bentos/``, ``models/``... inside).
+        settings: The project's settings; the home is ``settings.bentoml_home``
+            (``bentos/``, ``models/``... inside).
     """
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
+    def __init__(self, settings: Settings) -> None:
+        home = self.home = settings.bentoml_home
         for sub in ("bentos", "models", "envs", "tmp"):
             (home / sub).mkdir(parents=True, exist_ok=True)
-        self.model_store = ModelStore(str(home / "models"))
-        self.bento_store = BentoStore(str(home / "bentos"))
+        self._model_store = ModelStore(str(home / "models"))
+        self._bento_store = BentoStore(str(home / "bentos"))
         self._tmp_store = BentoStore(str(home / "tmp"))
+
+    @property
+    def bento_store(self) -> BentoStore:
+        """BentoML's own store of this project's Bentos (the documented escape hatch)."""
+        return self._bento_store
 
     @property
     def version(self) -> str:
         """The installed BentoML version."""
         return str(bentoml.__version__)
+
+    def list_bentos(self) -> list[dict[str, Any]]:
+        """Every Bento in the store as :func:`bento_summary`."""
+        with translate_errors("serving", "list", BENTOML_ERRORS), self._home():
+            return [bento_summary(b) for b in self._bento_store.list()]
 
     @contextmanager
     def _home(self) -> Iterator[None]:
@@ -94,9 +116,9 @@ class BentoMLDeployer:
             (BentoMLContainer.model_store_dir, str(self.home / "models")),
             (BentoMLContainer.tmp_bento_store_dir, str(self.home / "tmp")),
             (BentoMLContainer.env_store_dir, str(self.home / "envs")),
-            (BentoMLContainer.bento_store, self.bento_store),
+            (BentoMLContainer.bento_store, self._bento_store),
             (BentoMLContainer.tmp_bento_store, self._tmp_store),
-            (BentoMLContainer.model_store, self.model_store),
+            (BentoMLContainer.model_store, self._model_store),
         ]
         with _CONTAINER_LOCK, ExitStack() as stack:
             for provider, value in values:
@@ -104,12 +126,12 @@ class BentoMLDeployer:
             yield
 
     def _run(self, operation: str, func: Callable[[], T]) -> T:
-        with translate_errors("serving", operation, mapper=_map_bentoml_error), self._home():
+        with translate_errors("serving", operation, mapper=BENTOML_ERRORS), self._home():
             return func()
 
     def model_exists(self, tag: str) -> bool:
         """True when the model store holds ``tag``."""
-        return self._exists(self.model_store, tag)
+        return self._exists(self._model_store, tag)
 
     def _exists(self, store: Any, tag: str) -> bool:
         try:
@@ -122,7 +144,7 @@ class BentoMLDeployer:
     def model_file(self, tag: str, name: str) -> Path | None:
         """``model/<name>`` inside stored model ``tag``, if that file exists."""
         with self._home():
-            path = Path(self.model_store.get(tag).path) / "model" / name
+            path = Path(self._model_store.get(tag).path) / "model" / name
         return path if path.is_file() else None
 
     def import_model(
@@ -166,7 +188,7 @@ class BentoMLDeployer:
                 labels=labels,
                 build_ctx=str(source.folder),
                 python=python,
-                _bento_store=self.bento_store,
+                _bento_store=self._bento_store,
             )
             return StoredItem(
                 kind="bento",
@@ -183,17 +205,17 @@ class BentoMLDeployer:
         Raises:
             NotFoundError: neither store holds it.
         """
-        with translate_errors("serving", "serve", mapper=_map_bentoml_error), self._home():
-            if self._exists(self.bento_store, tag):
-                bento = self.bento_store.get(tag)
+        with translate_errors("serving", "serve", mapper=BENTOML_ERRORS), self._home():
+            if self._exists(self._bento_store, tag):
+                bento = self._bento_store.get(tag)
                 return StoredItem(
                     kind="bento",
                     tag=str(bento.tag),
                     path=str(bento.path),
                     labels=dict(bento.info.labels),
                 )
-            if self._exists(self.model_store, tag):
-                model = self.model_store.get(tag)
+            if self._exists(self._model_store, tag):
+                model = self._model_store.get(tag)
                 return StoredItem(
                     kind="model",
                     tag=str(model.tag),
@@ -237,7 +259,7 @@ class BentoMLDeployer:
 
         def build() -> str:
             bentoml.container.build(
-                item["tag"], backend="docker", image_tag=(image,), _bento_store=self.bento_store
+                item["tag"], backend="docker", image_tag=(image,), _bento_store=self._bento_store
             )
             return image
 
@@ -267,15 +289,18 @@ def docker_problem() -> str | None:
     return None
 
 
-def labels_as_strings(labels: dict[str, Any]) -> dict[str, str]:
-    """BentoML labels are strings: lists and dicts become compact JSON, None is dropped."""
-    out = {}
-    for key, value in labels.items():
-        if value is None:
-            continue
-        out[key] = (
-            value
-            if isinstance(value, str)
-            else json.dumps(value, separators=(",", ":"), sort_keys=True)
-        )
-    return out
+def bento_summary(bento: Any) -> dict[str, Any]:
+    """Tag, path, creation time and labels of a BentoML ``Bento`` (labels' JSON decoded)."""
+    labels: dict[str, Any] = dict(bento.info.labels)
+    if isinstance(labels.get("data_versions"), str):
+        try:
+            labels["data_versions"] = json.loads(labels["data_versions"])
+        except ValueError:
+            pass
+    created = bento.info.creation_time
+    return {
+        "tag": str(bento.tag),
+        "path": str(bento.path),
+        "labels": labels,
+        "created": created.isoformat(timespec="seconds") if created else None,
+    }

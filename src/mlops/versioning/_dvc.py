@@ -12,13 +12,14 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from dvc.config import Config
 from dvc.repo import Repo, lock_repo
 from dvc.scm import SCM, SCMError
+from scmrepo.exceptions import SCMError as ScmrepoError
 
 from mlops.config import Settings
 from mlops.errors import (
@@ -28,7 +29,7 @@ from mlops.errors import (
     translate_errors,
 )
 from mlops.versioning import _paths, _results
-from mlops.versioning._dvc_errors import make_mapper
+from mlops.versioning._dvc_errors import DVC_ERRORS
 from mlops.versioning.remote import CREDENTIAL_KEYS, RemoteSpec, remote_spec
 
 __all__ = ["DVCVersioner"]
@@ -55,8 +56,6 @@ class DVCVersioner:
         self.settings = settings
         self.root = settings.root.resolve()
         self.spec: RemoteSpec = remote_spec(settings)
-        #: Let DVC draw its progress bars on a terminal (the CLI sets it).
-        self.show_progress = False
         self._configured = False
 
     # -- public operations -------------------------------------------------------------
@@ -156,9 +155,17 @@ class DVCVersioner:
 
     # -- repository, init and configuration --------------------------------------------------
 
+    def open_repo(self, operation: str = "dvc_repo") -> AbstractContextManager[Repo]:
+        """DVC's ``Repo`` of this project, configured, opened fresh, closed on exit.
+
+        The documented escape hatch behind ``client.dvc_repo()``.
+        """
+        return self._repo(operation)
+
     @contextmanager
     def _repo(self, operation: str, remote: str | None = None) -> Iterator[Repo]:
-        with translate_errors("versioning", operation, mapper=make_mapper(self._describe(remote))):
+        mapper = DVC_ERRORS.bound(remote=self._describe(remote))
+        with translate_errors("versioning", operation, mapper=mapper):
             self._ensure_configured()
             with self._quiet(), Repo(str(self.root), config=self._runtime_config()) as repo:
                 yield repo
@@ -241,14 +248,14 @@ class DVCVersioner:
         return {"remote": {self.spec.name: extra}} if extra else {}
 
     def _site_cache_dir(self) -> Path:
-        return self.settings.mlops_dir / "dvc-site-cache"
+        return self.settings.dvc_site_cache_dir
 
     @contextmanager
     def _quiet(self) -> Iterator[None]:
         # DVC logs INFO chatter to stdout at import; a library must not print.
         # Its progress bars show only when the logger allows INFO.
         previous = _DVC_LOGGER.level
-        _DVC_LOGGER.setLevel(logging.INFO if self.show_progress else logging.WARNING)
+        _DVC_LOGGER.setLevel(logging.INFO if self.settings.data.progress else logging.WARNING)
         try:
             yield
         finally:
@@ -370,7 +377,7 @@ def _silenced() -> Iterator[None]:
 def _git_rev(repo: Repo) -> str | None:
     try:
         rev = repo.scm.get_rev()
-    except Exception:
+    except (SCMError, ScmrepoError):  # no git, or no commit yet
         return None
     return str(rev) if rev else None
 

@@ -1,0 +1,90 @@
+"""``get_status()`` / ``mlops status``: what is installed, configured and reachable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops.client.hardware import HardwareMixin
+from mlops.components import COMPONENTS, is_available, version_of
+from mlops.errors import MLOpsClientError, redact
+from mlops.telemetry.wal import iter_segments
+from mlops.versioning.remote import remote_spec
+
+__all__ = ["StatusMixin"]
+
+
+class StatusMixin(HardwareMixin):
+    """``get_status()``: per component installed, configured, reachable; pending data."""
+
+    def get_status(self, check_reachable: bool = True) -> dict[str, Any]:
+        """Per component: installed, configured, reachable, version and install hint.
+
+        Also the metric data waiting on disk (``telemetry``) and the hardware probes.
+        """
+        s = self.settings
+        configured = {
+            "tracking": redact(s.tracking_uri),
+            "versioning": redact(remote_spec(s).url),
+            "serving": str(s.bentoml_home),
+            "monitoring": str(s.monitoring_workspace),
+        }
+        components: dict[str, Any] = {}
+        for name, comp in COMPONENTS.items():
+            installed = is_available(name)
+            components[name] = {
+                "installed": installed,
+                "version": version_of(name) if installed else None,
+                "configured": configured.get(name),
+                "reachable": None,
+                "hint": None if installed else comp.hint,
+                "purpose": comp.purpose,
+            }
+        tracking = components["tracking"]
+        if check_reachable and tracking["installed"]:
+            tracking["reachable"], tracking["error"] = self._tracking_reachable()
+        return {
+            "project": self.project,
+            "root": str(s.root),
+            "config_file": str(s.config_file) if s.config_file else None,
+            "tracking_uri": redact(s.tracking_uri),
+            "workspace": str(self.workspace.root),
+            "components": components,
+            "telemetry": self._pending_on_disk(),
+            "hardware": self._probe_names(),
+        }
+
+    def _probe_names(self) -> dict[str, Any]:
+        """Which probes this machine reports through (nothing is sampled)."""
+        try:
+            probes = self.hardware_probes()
+        except MLOpsClientError as err:
+            return {"probes": [], "error": str(err)}
+        names = [p.name for p in probes]
+        for probe in probes:
+            probe.close()
+        return {"probes": names, "system_metrics_default": self.settings.hardware.system_metrics}
+
+    def _tracking_reachable(self) -> tuple[bool, str | None]:
+        try:
+            _ = self._tracker("status").experiment_id
+        except MLOpsClientError as err:
+            return False, str(err)
+        return True, None
+
+    def _pending_on_disk(self) -> dict[str, int]:
+        """Undelivered metric data in the project's WAL, read from disk (any process)."""
+        wal = self.workspace.root / "wal"
+        segments = list(iter_segments(wal))
+        pending = 0
+        for path in segments:
+            ack = path.with_suffix(".ack")
+            acked = int(ack.read_text().strip() or 0) if ack.exists() else 0
+            pending += max(0, path.stat().st_size - acked)
+        dead = list((wal / "dead").rglob("*.wal")) if (wal / "dead").is_dir() else []
+        runs = {p.parent.name for p in segments}
+        return {
+            "segments": len(segments),
+            "runs": len(runs),
+            "pending_bytes": pending,
+            "rejected_segments": len(dead),
+        }
