@@ -18,6 +18,7 @@ settings costs about a millisecond.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -37,7 +38,8 @@ __all__ = [
     "validate_project_name",
 ]
 
-PROJECT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PROJECT_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # use fullmatch
+_CHOICES = {"tracking.offline": ("auto", "always", "never")}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -69,6 +71,15 @@ class TrackingSettings:
     timeout: float = opt(
         10.0, "seconds to wait for an unreachable tracking server before failing", "float"
     )
+    offline: str = opt(
+        "auto",
+        "auto: runs go offline (logged locally, synced later) when the server cannot be "
+        "reached; always: every run starts offline; never: an unreachable server is an error",
+        "str",
+    )
+    offline_after: float = opt(
+        2.0, "seconds a call waits on an unanswering server before the run goes offline", "float"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,12 @@ class TelemetrySettings:
     )
     max_backoff: float = opt(30.0, "longest pause between delivery retries, seconds", "float")
     breaker_failures: int = opt(3, "consecutive failures that open the circuit breaker", "int")
+    agent_idle: float = opt(
+        30.0, "seconds the delivery process stays up with nothing to deliver", "float"
+    )
+    concurrency: int = opt(
+        4, "metric batches in flight at once to a tracking server (1 on sqlite)", "int"
+    )
 
 
 @dataclass(frozen=True)
@@ -263,6 +280,25 @@ class Settings:
         """State of ``mlops server``: PID file, log, default sqlite store and artifacts."""
         return self.mlops_dir / "server"
 
+    def to_json(self) -> str:
+        """Every value, secrets included (for a child process's environment, never a file)."""
+        data = self.as_dict(redacted=False)
+        data["config_file"] = str(self.config_file) if self.config_file else None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """The settings :meth:`to_json` wrote."""
+        data = json.loads(text)
+        sections = {name: SECTIONS[name](**data[name]) for name in SECTIONS}
+        config = data.get("config_file")
+        return cls(
+            project=data["project"],
+            root=Path(data["root"]),
+            config_file=Path(config) if config else None,
+            **sections,
+        )
+
     def as_dict(self, redacted: bool = True) -> dict[str, Any]:
         """Plain dict of all sections, secrets redacted unless asked otherwise."""
         out: dict[str, Any] = {"project": self.project, "root": str(self.root)}
@@ -284,7 +320,7 @@ def validate_project_name(name: object) -> str:
     """
     from mlops.errors import InvalidInputError
 
-    if not isinstance(name, str) or not PROJECT_NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not PROJECT_NAME_PATTERN.fullmatch(name) or ".." in name:
         raise InvalidInputError(
             f"invalid project name {name!r}",
             component="workspace",
@@ -409,6 +445,14 @@ class _Layers:
                 hint=f"known keys in [{section}]: {', '.join(sorted(fields))}",
             )
         value = _coerce(raw, fields[key].metadata["kind"], f"{section}.{key}", source)
+        choices = _CHOICES.get(f"{section}.{key}")
+        if choices and value not in choices:
+            raise ConfigurationError(
+                f"{section}.{key} = {raw!r} from {source} is not one of {', '.join(choices)}",
+                component="config",
+                operation="load",
+                hint=f"set {section}.{key} to one of: {', '.join(choices)}",
+            )
         self.values[section][key] = value
         self.sources[f"{section}.{key}"] = source
 

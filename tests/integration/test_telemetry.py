@@ -64,8 +64,7 @@ with client.start_run(run_name="doomed") as run:
 
 
 def test_points_survive_kill_9_and_mlops_sync_delivers_them(repo: Path) -> None:
-    # A long flush interval keeps most points undelivered when the process dies.
-    env = child_env(MLOPS_TELEMETRY_FLUSH_INTERVAL="3600", MLOPS_TELEMETRY_BATCH_SIZE="1000000")
+    env = child_env()
     proc = subprocess.Popen(
         [sys.executable, "-c", CRASHER, str(repo)], stdout=subprocess.PIPE, text=True, env=env
     )
@@ -80,7 +79,11 @@ def test_points_survive_kill_9_and_mlops_sync_delivers_them(repo: Path) -> None:
     proc.wait(timeout=10)
     client = MLOpsClient.from_project("crashy", repo_root=repo)
     uri = client.settings.tracking_uri
-    assert len(history(uri, run_id, "loss")) < last  # most were only in the WAL
+    deadline = time.monotonic() + 60
+    while not (agent := client.get_status()["telemetry"]["agent"]).get("pid"):
+        assert time.monotonic() < deadline, "no delivery agent published its state"
+        time.sleep(0.5)
+    assert agent["pid"] != proc.pid  # delivery runs in its own process, which outlives this one
     out = subprocess.run(
         [MLOPS, "sync", "--project", "crashy", "--repo-root", str(repo)],
         capture_output=True,
@@ -157,17 +160,23 @@ def test_processes_of_one_project(repo: Path) -> None:
 
 
 def test_log_size_limit_raises_instead_of_dropping(repo: Path) -> None:
-    client = MLOpsClient.from_project(
-        "tiny", repo_root=repo, telemetry={"max_log_mb": 0.01, "flush_interval": 3600}
-    )
+    from mlops.telemetry.agent import agent_lock, store_key
+
+    client = MLOpsClient.from_project("tiny", repo_root=repo, telemetry={"max_log_mb": 0.01})
+    wal = client.workspace.path("wal")
     logged = 0
-    with client.start_run() as run:
-        with pytest.raises(MLOpsClientError, match="max_log_mb") as info:
-            for i in range(10_000):
-                client.log_metrics({"loss": float(i)}, step=i)
-                logged += 1
-        assert "mlops sync" in (info.value.hint or "")
+    # Holding the agent's lock keeps any agent from delivering: the backlog only grows.
+    with agent_lock(wal, store_key(client.settings), wait=False) as held:
+        assert held
+        with client.start_run() as run:
+            with pytest.raises(MLOpsClientError, match="max_log_mb") as info:
+                for i in range(10_000):
+                    client.log_metrics({"loss": float(i)}, step=i)
+                    logged += 1
+            assert "mlops sync" in (info.value.hint or "")
+            client._telemetry().mark_offline(run.info.run_id)  # leave without waiting
     assert 0 < logged < 10_000
+    assert client.sync(timeout=60)["complete"] == 1
     got = history(client.settings.tracking_uri, run.info.run_id, "loss")
     assert len(got) == logged  # everything accepted before the limit arrived
     client.close()
@@ -202,8 +211,8 @@ def test_server_outage_never_blocks_and_loses_nothing(repo: Path, own_server: Ml
     with client.start_run() as run:
         log_for(1.5)
         own_server.stop()
-        log_for(6.0)  # down: the breaker opens, points pile up on disk
-        assert client._telemetry().breaker.consecutive_failures > 0
+        log_for(6.0)  # down: the agent backs off, points pile up on disk
+        assert client.get_status(check_reachable=False)["telemetry"]["agent"]["state"] == "offline"
         own_server.start()
         log_for(1.5)
     got = history(own_server.url, run.info.run_id, "loss")
@@ -248,7 +257,7 @@ def test_server_never_back_exits_within_bound_then_sync(
     started = time.monotonic()
     proc.wait(timeout=60)
     took = time.monotonic() - started
-    assert took < 3 * 2 + 5  # run end and interpreter exit, each bounded by the flush timeout
+    assert took < 3 + 1 + 1.5  # run end and interpreter exit together: one flush bound
     status = subprocess.run(
         [MLOPS, "status", "-p", "gone", "--repo-root", str(repo), "--json"],
         capture_output=True,
@@ -279,7 +288,7 @@ def test_unreachable_tracking_uri_fails_fast_and_redacted(repo: Path) -> None:
         "dead",
         repo_root=repo,
         tracking_uri=f"http://bob:s3cret@127.0.0.1:{port}",
-        tracking={"timeout": 2},
+        tracking={"timeout": 2, "offline": "never"},
     )
     started = time.monotonic()
     with pytest.raises(MLOpsClientError) as info, client.start_run():
@@ -290,30 +299,22 @@ def test_unreachable_tracking_uri_fails_fast_and_redacted(repo: Path) -> None:
     assert "mlops server start" in (info.value.hint or "")
 
 
-def test_spilled_queue_is_reread_from_disk_in_order(
+def test_a_long_log_is_read_in_stretches_in_order(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past MAX_QUEUE points in memory, the log on disk is the queue; nothing is lost or doubled."""
-    from mlops.telemetry import pipeline
+    """The agent reads a segment a stretch at a time; nothing is lost or doubled between."""
+    from mlops.telemetry import agent, delivery
 
-    monkeypatch.setattr(pipeline, "MAX_QUEUE", 700)
-    monkeypatch.setattr(pipeline, "CATCH_UP_BYTES", 2048)
-    refills = []
-    original = pipeline._Stream.refill
-
-    def counted(self: pipeline._Stream, lock: threading.Lock) -> None:
-        refills.append(len(self.queue))
-        original(self, lock)
-
-    monkeypatch.setattr(pipeline._Stream, "refill", counted)
-    client = MLOpsClient.from_project("spill", repo_root=repo, telemetry={"batch_size": 300})
+    monkeypatch.setattr(delivery, "_READ_RECORDS", 700)
+    monkeypatch.setattr(agent, "spawn", lambda *a, **k: None)  # this process delivers, below
+    client = MLOpsClient.from_project("stretch", repo_root=repo, telemetry={"batch_size": 300})
     with client.start_run() as run:
+        client._telemetry().mark_offline(run.info.run_id)  # leave without waiting
         for i in range(6000):
             client.log_metrics({"loss": float(i)}, step=i)
+    assert client.sync(timeout=120)["complete"] == 1
     got = history(client.settings.tracking_uri, run.info.run_id, "loss")
     assert got == [(i, float(i)) for i in range(6000)]
-    assert refills  # the queue did spill to disk and was read back
-    client.close()
 
 
 def test_orphan_with_a_torn_last_line_is_delivered(client: MLOpsClient) -> None:

@@ -535,3 +535,33 @@ def test_the_remote_follows_the_settings(repo: Path, tmp_path: Path) -> None:
         second.close(timeout=10)
     config = (repo / ".dvc" / "config").read_text()
     assert str(moved / "test-project") in config and "remote = mlops-test-project" in config
+
+
+def test_credentials_in_the_endpoint_never_reach_a_committed_file_or_a_log(
+    repo: Path, aws_env: None, s3_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    secret = "end-point-Pw7"
+    bucket = _bucket(s3_endpoint, "creds")
+    with_userinfo = s3_endpoint.replace("http://", f"http://keyid:{secret}@")
+    client = _client(repo, remote_url=f"s3://{bucket}/p", endpoint_url=with_userinfo, timeout=10)
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    caplog.set_level(logging.DEBUG, logger="s3fs")
+    try:
+        (repo / "a.txt").write_text("a")
+        client.dvc_add("a.txt")
+        assert client.dvc_push()["pushed"] == 1
+    finally:
+        client.close(timeout=10)
+    committed = (repo / ".dvc" / "config").read_text()
+    assert secret not in committed and s3_endpoint in committed  # the endpoint, bare
+    assert secret in (repo / ".dvc" / "config.local").read_text()  # DVC's place for secrets
+    ignored = subprocess.run(
+        ["git", "-C", str(repo), "check-ignore", ".dvc/config.local"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.returncode == 0  # git ignores it: it cannot be committed by accident
+    assert caplog.records and all(secret not in r.getMessage() for r in caplog.records)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mlops.cli._common import ProjectOption, RootOption, console, get_client
 from mlops.errors import InvalidInputError
+from mlops.invocation import mlops_command
 
 __all__ = ["register_core"]
 
@@ -91,33 +92,87 @@ def status(
     console.print(f"hardware probes: {', '.join(hw['probes']) or 'none'}  (mlops hardware --once)")
     tel = info["telemetry"]
     console.print(
-        f"pending metric data: {tel['pending_bytes']} bytes in {tel['segments']} WAL segments "
-        f"of {tel['runs']} runs; rejected segments: {tel['rejected_segments']}"
-        + ("  (run `mlops sync`)" if tel["pending_bytes"] else "")
+        f"waiting to be delivered: {tel['pending_bytes']:,} bytes of {tel['runs']} runs"
+        f" ({len(tel['offline_runs'])} offline); set aside: {tel['rejected_records']} records",
+        highlight=False,
     )
+    for run_id in tel["offline_runs"]:
+        console.print(f"  offline run {run_id} (not on the server yet)", highlight=False)
+    agent = tel["agent"]
+    if agent.get("pid"):
+        console.print(
+            f"delivery agent: pid {agent['pid']}, {agent.get('state')}"
+            + (f" ({agent['last_error']})" if agent.get("last_error") else ""),
+            highlight=False,
+        )
+    if tel["pending_bytes"]:
+        sync = mlops_command("sync", "-p", info["project"], "--repo-root", info["root"])
+        console.print(f"  deliver now: {sync}", highlight=False, markup=False)
 
 
 def sync(
     project: ProjectOption = None,
     repo_root: RootOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to keep trying.")] = 120.0,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Keep delivering what other processes log, until Ctrl-C."),
+    ] = False,
 ) -> None:
-    """Deliver metric points left pending by crashed or disconnected processes."""
+    """Deliver everything the project's log holds: offline runs, crashed or cut-off processes.
+
+    Exits 1 when something is still pending or the store rejected a record for good
+    (set aside in the log's dead/ folder, with the reason).
+    """
     from rich.progress import Progress
 
     client = get_client(project, repo_root)
+    started: dict[str, int | None] = {"bytes": None}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("delivering to MLflow", total=None)
+        task = progress.add_task("delivering", total=None)
 
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=max(total, 1))
+        def report(state: dict[str, Any]) -> None:
+            left = int(state.get("pending_records") or 0)
+            if started["bytes"] is None:
+                started["bytes"] = left
+            total = max(started["bytes"] or 0, left, 1)
+            progress.update(
+                task,
+                completed=total - left,
+                total=total,
+                description=f"delivering: {state.get('pending_runs', 0)} runs left, "
+                f"{state.get('rate', 0):,.0f} records/s",
+            )
 
-        result = client.sync(timeout, report)
+        try:
+            result = client.sync(timeout, report, watch=watch)
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return
     client.close(timeout=5)
-    state = "all delivered" if result["complete"] else f"{result['pending']} still pending"
-    console.print(f"adopted {result['segments']} segments, {result['points']} records: {state}")
-    if not result["complete"]:
+    _sync_summary(result)
+    if not result["complete"] or result.get("set_aside"):
         raise typer.Exit(1)
+
+
+def _sync_summary(result: dict[str, Any]) -> None:
+    delivered = int(result.get("delivered_points") or 0) + int(result.get("delivered_events") or 0)
+    if result["complete"]:
+        console.print(f"all delivered: {delivered:,} records from {result['segments']} segments")
+    else:
+        error = result.get("last_error")
+        console.print(
+            f"{result['pending']:,} bytes of {result['pending_runs']} runs still pending"
+            + (f" ({error})" if error else "")
+        )
+    if result.get("set_aside"):
+        console.print(
+            f"[red]{result['set_aside']} records set aside[/] (the tracking store rejected them "
+            "for good; kept in the log's dead/ folder):",
+            highlight=False,
+        )
+        for reason in result.get("set_aside_reasons") or []:
+            console.print(f"  {reason}", highlight=False, markup=False)
 
 
 @runs_app.command("list")

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from mlops.client._link import TrackingLink
 from mlops.components import build_adapter
 from mlops.config import Settings
-from mlops.errors import InvalidInputError
+from mlops.errors import ConnectionFailedError, InvalidInputError
+from mlops.invocation import mlops_command
 from mlops.tracking.validation import validate_metrics
 from mlops.workspace import Workspace
 
@@ -24,11 +28,19 @@ if TYPE_CHECKING:
     from mlops.client._records import ProjectRecords
     from mlops.monitoring._evidently import EvidentlyMonitor
     from mlops.serving._bentoml import BentoMLDeployer
-    from mlops.telemetry.pipeline import TelemetryPipeline
+    from mlops.telemetry.writer import WalWriter
     from mlops.tracking._mlflow import MLflowTracker
     from mlops.versioning._dvc import DVCVersioner
 
-__all__ = ["ClientBase"]
+__all__ = ["ClientBase", "RunState"]
+
+
+@dataclass
+class RunState:
+    """What the client knows of a run it logs to: offline or not, the params it logged."""
+
+    offline: bool = False
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class ClientBase:
@@ -44,8 +56,10 @@ class ClientBase:
         self.workspace = Workspace(settings)
         self._lock = threading.RLock()
         self._adapters: dict[str, Any] = {}
-        self._telemetry_pipeline: TelemetryPipeline | None = None
+        self._writer: WalWriter | None = None
         self._run_stack: list[str] = []
+        self._runs: dict[str, RunState] = {}
+        self._link = TrackingLink(settings)
 
     @property
     def active_run_id(self) -> str | None:
@@ -86,24 +100,82 @@ class ClientBase:
         """
         from mlops.client._records import ProjectRecords
 
-        return ProjectRecords(self.settings, self.workspace, self._tracker, self._deployer)
+        return ProjectRecords(
+            self.settings, self.workspace, self._tracker, self._deployer, self._server_run_id
+        )
 
     # -- telemetry: how every component logs metric points ------------------------------
 
-    def _telemetry(self) -> TelemetryPipeline:
-        pipeline = self._telemetry_pipeline
-        if pipeline is None:
+    @property
+    def _wal_dir(self) -> Path:
+        return self.workspace.root / "wal"
+
+    def _telemetry(self) -> WalWriter:
+        writer = self._writer
+        if writer is None:
             with self._lock:
-                if self._telemetry_pipeline is None:
+                if self._writer is None:
                     from mlops.components import require
-                    from mlops.telemetry.pipeline import TelemetryPipeline
+                    from mlops.telemetry.writer import WalWriter
 
                     require("tracking", "log_metrics")
-                    self._telemetry_pipeline = TelemetryPipeline.for_client(
-                        self.settings, self.workspace, self._tracker
+                    self._writer = WalWriter(
+                        self.settings, self.workspace.path("wal"), mlops_command
                     )
-                pipeline = self._telemetry_pipeline
-        return pipeline
+                writer = self._writer
+        return writer
+
+    def _run_state(self, run_id: str) -> RunState:
+        state = self._runs.get(run_id)
+        if state is None:
+            state = self._runs.setdefault(run_id, RunState())
+        return state
+
+    def _log_to_run(
+        self, run_id: str, kind: str, payload: dict[str, Any], direct: Callable[[], None]
+    ) -> None:
+        """Send a run's params/tags/datasets now, or log them for the agent when offline.
+
+        ``direct`` sends them; on a remote store it is bounded by
+        ``tracking.offline_after``, and a server that does not answer makes the run
+        go on offline (later calls of the run are logged too, so order is kept).
+        """
+        state = self._run_state(run_id)
+        if not state.offline:
+            try:
+                self._link.call(direct, kind)
+                return
+            except ConnectionFailedError:
+                if not self._link.can_go_offline:
+                    raise
+                self._go_offline(run_id)
+        self._telemetry().event(run_id, kind, payload)
+
+    def _set_run_tags(self, run_id: str, tags: dict[str, str], operation: str) -> None:
+        """Set validated tags on a run, now or through the log (see :meth:`_log_to_run`)."""
+        self._log_to_run(
+            run_id,
+            "tags",
+            {"tags": tags},
+            lambda: self._tracker(operation).set_tags(self._server_run_id(run_id), tags),
+        )
+
+    def _go_offline(self, run_id: str) -> None:
+        self._run_state(run_id).offline = True
+        self._telemetry().mark_offline(run_id)
+        self._link.warn_offline(
+            run_id,
+            str(self._wal_dir),
+            mlops_command("sync", "-p", self.project, "--repo-root", self.settings.root),
+        )
+
+    def _server_run_id(self, run_id: str) -> str:
+        """The tracking server's id of ``run_id`` (an offline run's local id is mapped)."""
+        from mlops.telemetry.runs import server_id
+
+        if not (isinstance(run_id, str) and len(run_id) == 32 and run_id.isalnum()):
+            return run_id
+        return server_id(self._wal_dir / run_id) or run_id
 
     def _submit_metrics(
         self,
@@ -117,7 +189,7 @@ class ClientBase:
         run_id = run_id or self.active_run_id or self._require_run(operation)
         points = validate_metrics(metrics, step, operation)
         ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        pipeline = self._telemetry_pipeline or self._telemetry()
+        pipeline = self._writer or self._telemetry()
         pipeline.submit(run_id, points, 0 if step is None else step, ts)
 
     def _require_run(self, operation: str, run_id: str | None = None) -> str:

@@ -37,6 +37,7 @@ class ProjectRecords:
         workspace: Its workspace (read with ``create=False``).
         tracker: Returns the MLflow adapter.
         deployer: Returns the BentoML adapter.
+        server_id: Maps an offline run's local id to the server's (others unchanged).
     """
 
     def __init__(
@@ -45,9 +46,10 @@ class ProjectRecords:
         workspace: Workspace,
         tracker: Callable[[str], MLflowTracker],
         deployer: Callable[[str], BentoMLDeployer],
+        server_id: Callable[[str], str] = str,
     ) -> None:
         self.settings, self.workspace = settings, workspace
-        self._tracker, self._deployer = tracker, deployer
+        self._tracker, self._deployer, self._server_id = tracker, deployer, server_id
 
     # tracking ---------------------------------------------------------------------------
     def has_store(self) -> bool:
@@ -72,7 +74,7 @@ class ProjectRecords:
         Raises:
             NotFoundError: no such run in this project.
         """
-        return run_summary(self._tracker("read").run(run_id, project_only=True))
+        return run_summary(self._tracker("read").run(self._server_id(run_id), project_only=True))
 
     def histories(self, run_id: str, keys: Iterable[str]) -> dict[str, list[dict[str, float]]]:
         """Every point of each metric ``key``: ``{"step", "timestamp", "value"}``, by step."""

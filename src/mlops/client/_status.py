@@ -71,20 +71,33 @@ class StatusMixin(HardwareMixin):
             return False, str(err)
         return True, None
 
-    def _pending_on_disk(self) -> dict[str, int]:
-        """Undelivered metric data in the project's WAL, read from disk (any process)."""
+    def _pending_on_disk(self) -> dict[str, Any]:
+        """What the project's log still holds (any process), offline runs, the agent."""
+        from mlops.telemetry.agent import agent_files, read_status, store_key
+        from mlops.telemetry.runs import offline_info, server_id
+        from mlops.telemetry.sync import pending_on_disk
+
         wal = self.workspace.root / "wal"
         segments = list(iter_segments(wal))
-        pending = 0
-        for path in segments:
-            ack = path.with_suffix(".ack")
-            acked = int(ack.read_text().strip() or 0) if ack.exists() else 0
-            pending += max(0, path.stat().st_size - acked)
-        dead = list((wal / "dead").rglob("*.wal")) if (wal / "dead").is_dir() else []
-        runs = {p.parent.name for p in segments}
+        pending = pending_on_disk(wal)
+        dead = list((wal / "dead").rglob("*.jsonl")) if (wal / "dead").is_dir() else []
+        set_aside = sum(len(p.read_text().splitlines()) for p in dead)
+        offline = [
+            p.name
+            for p in (wal.iterdir() if wal.is_dir() else [])
+            if p.is_dir() and offline_info(p) is not None and server_id(p) is None
+        ]
+        agent = read_status(agent_files(wal, store_key(self.settings))["status"])
         return {
             "segments": len(segments),
-            "runs": len(runs),
-            "pending_bytes": pending,
+            "runs": len(pending["runs"]),
+            "pending_runs": pending["runs"],
+            "pending_bytes": pending["bytes"],
+            "offline_runs": sorted(offline),
+            "rejected_records": set_aside,
             "rejected_segments": len(dead),
+            "agent": {
+                k: agent.get(k)
+                for k in ("pid", "state", "last_error", "rate", "delivered_points", "updated")
+            },
         }

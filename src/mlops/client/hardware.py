@@ -65,7 +65,7 @@ class HardwareMixin(ClientBase):
         tags = validate_tags(tags, operation)
         self._submit_metrics(values, step, run_id=run_id, operation=operation)
         if tags:
-            self._tracker(operation).set_tags(run_id, tags)
+            self._set_run_tags(run_id, tags, operation)
 
     def hardware_probes(self) -> list[Probe]:
         """The probes this machine can report through, configured from ``[hardware]``.
@@ -140,7 +140,7 @@ class HardwareMixin(ClientBase):
         facts = collect_host_facts(probes)
         if facts:
             tags = {f"{HOST_TAG_PREFIX}{k}": v for k, v in facts.items()}
-            self._tracker("system_metrics").set_tags(run_id, validate_tags(tags, "system_metrics"))
+            self._set_run_tags(run_id, validate_tags(tags, "system_metrics"), "system_metrics")
 
     def _stop_system_metrics(self, run_id: str) -> None:
         with self._lock:

@@ -1,24 +1,31 @@
-"""Facade methods for experiment tracking on MLflow.
+"""Facade methods for experiment tracking on MLflow, online or offline.
 
-Params and tags are written synchronously (they are few, and a rejected
-re-logged param must fail at the call). Metric points go through the telemetry
-pipeline: appended to a write-ahead log and delivered by a background thread.
+Params and tags are sent at the call (a re-logged param with another value
+fails there, before anything is written). Metric points are appended to a
+write-ahead log and delivered by a separate process. When a remote tracking
+server cannot be reached (``tracking.offline = "auto"``), a run starts — or goes
+on — offline: everything it logs goes to the log, and the agent creates the run
+and delivers it all, in order and with the original times, when the server is back.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.client._base import ClientBase
-from mlops.errors import InvalidInputError, NotFoundError
+from mlops.errors import ConnectionFailedError, InvalidInputError, NotFoundError
+from mlops.tags import PROJECT_TAG
 from mlops.tracking.validation import validate_params, validate_tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
+
+    from mlops.tracking.offline import LocalRun
 
 __all__ = ["TrackingMixin"]
 
@@ -39,14 +46,18 @@ class TrackingMixin(ClientBase):
         tags: Mapping[str, Any] | None = None,
         description: str | None = None,
         log_system_metrics: bool | None = None,
-    ) -> Iterator[Run]:
+    ) -> Iterator[Run | LocalRun]:
         """Open a run on the project's experiment; yield MLflow's ``Run``.
 
         Leaving the block ends the run FINISHED; an exception marks it FAILED
         and is re-raised; Ctrl-C marks it KILLED. Metric points are flushed
         with a bound (``telemetry.flush_timeout``); what is not delivered by
-        then stays on disk, the run is tagged ``mlops.pending_data=true`` and
-        ``mlops sync`` finishes it.
+        then stays on disk and is delivered in the background or by ``mlops sync``.
+
+        When the tracking server cannot be reached within ``tracking.offline_after``
+        seconds, the run starts offline (one warning): a
+        :class:`~mlops.tracking.offline.LocalRun` is yielded, with a local id that
+        the client's lookups accept once the run is synced.
 
         Args:
             run_name: Display name.
@@ -65,9 +76,7 @@ class TrackingMixin(ClientBase):
                 hint="pass nested=True for a child run, or leave the active run first",
             )
         tags = validate_tags(tags or {}, "start_run")
-        run = self._tracker("start_run").create_run(
-            run_name, tags, description, parent if nested else None
-        )
+        run = self._begin_run(run_name, tags, description, parent if nested else None)
         run_id = run.info.run_id
         with self._lock:
             self._run_stack.append(run_id)
@@ -82,6 +91,66 @@ class TrackingMixin(ClientBase):
         finally:
             self._finish_run(run_id, status)
 
+    def _begin_run(
+        self,
+        run_name: str | None,
+        tags: dict[str, str],
+        description: str | None,
+        parent: str | None,
+    ) -> Run | LocalRun:
+        from mlops.telemetry.runs import LOCAL_RUN_TAG, new_run_id
+
+        link = self._link
+        if not link.can_go_offline:
+            return self._tracker("start_run").create_run(run_name, tags, description, parent)
+        local_id = new_run_id()
+        if link.usable():
+            marked = {**tags, LOCAL_RUN_TAG: local_id}  # a late answer is found, not doubled
+            tracker = self._tracker("start_run")
+            try:
+                run = link.call(
+                    lambda: tracker.create_run(run_name, marked, description, parent), "start_run"
+                )
+            except ConnectionFailedError:
+                pass
+            else:
+                self._run_state(run.info.run_id)
+                return run
+        return self._offline_run(local_id, run_name, tags, description, parent)
+
+    def _offline_run(
+        self,
+        run_id: str,
+        run_name: str | None,
+        tags: dict[str, str],
+        description: str | None,
+        parent: str | None,
+    ) -> LocalRun:
+        from mlops.telemetry.runs import LOCAL_RUN_TAG, write_offline_info
+        from mlops.tracking.offline import LocalRun, LocalRunData, LocalRunInfo
+        from mlops.tracking.source import source_tags
+
+        start = int(time.time() * 1000)
+        all_tags = {**source_tags(self.settings.root), PROJECT_TAG: self.project, **tags}
+        all_tags[LOCAL_RUN_TAG] = run_id
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        if description:
+            all_tags["mlflow.note.content"] = description
+        info = {
+            "run_name": run_name,
+            "start_time": start,
+            "tags": all_tags,
+            "experiment": self.settings.experiment_name,
+        }
+        write_offline_info(self.workspace.path("wal"), run_id, info)
+        self._run_state(run_id).offline = True
+        self._go_offline(run_id)
+        return LocalRun(
+            LocalRunInfo(run_id, run_name, start, user_id=all_tags.get("mlflow.user", "")),
+            LocalRunData(tags=dict(all_tags)),
+        )
+
     def _finish_run(self, run_id: str, status: str) -> None:
         try:
             self._on_run_end(run_id, status)
@@ -92,47 +161,80 @@ class TrackingMixin(ClientBase):
             self._telemetry().finish_run(run_id, status, self.settings.telemetry.flush_timeout)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log hyperparameters on the active run (synchronous; values become strings).
+        """Log hyperparameters on the active run (values become strings).
 
         Re-logging a key with a different value raises before anything is written.
         """
         run_id = self._require_run("log_params")
-        self._tracker("log_params").log_params(run_id, validate_params(params))
+        values = validate_params(params)
+        known = self._run_state(run_id).params
+        for key, value in values.items():
+            if key in known and known[key] != value:
+                raise InvalidInputError(
+                    f"param {key!r} is already {known[key]!r} on run {run_id}; got {value!r}",
+                    component="tracking",
+                    operation="log_params",
+                    hint="params are immutable per run: use a new key, a tag, or a new run",
+                )
+        new = {k: v for k, v in values.items() if known.get(k) != v}
+        if not new:
+            return
+        self._log_to_run(
+            run_id,
+            "params",
+            {"params": new},
+            lambda: self._tracker("log_params").log_params(self._server_run_id(run_id), new),
+        )
+        known.update(new)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Set tags on the active run (synchronous)."""
+        """Set tags on the active run."""
         run_id = self._require_run("set_tags")
-        self._tracker("set_tags").set_tags(run_id, validate_tags(tags, "set_tags"))
+        self._set_run_tags(run_id, validate_tags(tags, "set_tags"), "set_tags")
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Log metric values on the active run without waiting on MLflow.
+        """Log metric values on the active run without waiting on the tracking store.
 
         Each point is appended to the project's write-ahead log before the call
         returns (it survives a crash of this process) and delivered in batches
-        by a background thread. NaN and +/-inf are logged as MLflow stores them.
+        by a separate process. NaN and +/-inf are logged as MLflow stores them.
 
         Args:
             metrics: ``{"loss": 0.42, ...}``; keys up to 250 characters of
                 letters, digits, ``_ - . / :`` and spaces; values real numbers.
-            step: Training step; default 0.
+            step: Training step, a 64-bit integer; default 0.
         """
         self._submit_metrics(metrics, step, operation="log_metrics")
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
-        """Upload one file to the active run's artifacts."""
+        """Upload one file to the active run's artifacts (staged for later when offline)."""
         run_id = self._require_run("log_artifact")
-        _check_artifact(Path(local_path), directory=False)
-        self._tracker("log_artifact").log_artifact(
-            run_id, Path(local_path), artifact_path, directory=False
-        )
+        self._log_artifact(run_id, Path(local_path), artifact_path, directory=False)
 
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
-        """Upload a folder's contents to the active run's artifacts."""
+        """Upload a folder's contents to the active run's artifacts (staged when offline)."""
         run_id = self._require_run("log_artifacts")
-        _check_artifact(Path(local_dir), directory=True)
-        self._tracker("log_artifacts").log_artifact(
-            run_id, Path(local_dir), artifact_path, directory=True
-        )
+        self._log_artifact(run_id, Path(local_dir), artifact_path, directory=True)
+
+    def _log_artifact(
+        self, run_id: str, path: Path, artifact_path: str | None, directory: bool
+    ) -> None:
+        _check_artifact(path, directory)
+        operation = "log_artifacts" if directory else "log_artifact"
+        if not self._run_state(run_id).offline:
+            try:
+                tracker = self._tracker(operation)
+                tracker.log_artifact(self._server_run_id(run_id), path, artifact_path, directory)
+                return
+            except ConnectionFailedError:
+                if not self._link.can_go_offline:
+                    raise
+                self._go_offline(run_id)
+        from mlops.telemetry.runs import stage
+
+        staged = stage(self.workspace.path("wal"), run_id, path)
+        event = {"path": staged, "artifact_path": artifact_path, "directory": directory}
+        self._telemetry().event(run_id, "artifact", event)
 
     def log_model(
         self,
@@ -145,24 +247,60 @@ class TrackingMixin(ClientBase):
 
         The flavor is picked from the object. Known ``pip_requirements`` are
         passed so MLflow does not spend seconds inferring them; pass your own
-        to override. Returns MLflow's ``ModelInfo`` (``model_uri`` etc.).
+        to override. Returns MLflow's ``ModelInfo`` (``model_uri`` etc.). In an
+        offline run the model is saved locally and logged (and registered) when
+        the run is synced; a :class:`~mlops.tracking.offline.LocalModelInfo` is returned.
         """
         run_id = self._require_run("log_model")
-        return self._tracker("log_model").log_model(
-            run_id, model, name, registered_model_name, **kwargs
-        )
+        tracker = self._tracker("log_model")
+        if not self._run_state(run_id).offline:
+            try:
+                return tracker.log_model(
+                    self._server_run_id(run_id), model, name, registered_model_name, **kwargs
+                )
+            except ConnectionFailedError:
+                if not self._link.can_go_offline:
+                    raise
+                self._go_offline(run_id)
+        return self._log_model_offline(run_id, model, name, registered_model_name, **kwargs)
+
+    def _log_model_offline(
+        self, run_id: str, model: Any, name: str, registered_model_name: str | None, **kwargs: Any
+    ) -> Any:
+        import uuid
+
+        from mlops.tracking.offline import LocalModelInfo
+
+        relative = Path("staged") / uuid.uuid4().hex[:12] / name
+        target = self.workspace.path("wal") / run_id / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        flavor = self._tracker("log_model").save_model(model, target, **kwargs)
+        event = {
+            "path": str(relative),
+            "name": name,
+            "registered_model_name": registered_model_name,
+        }
+        self._telemetry().event(run_id, "model", event)
+        return LocalModelInfo(name, run_id, registered_model_name, flavor)
 
     def register_model(
         self, model_uri: str, name: str, tags: Mapping[str, Any] | None = None
     ) -> Any:
         """Register ``model_uri`` (``runs:/<id>/<name>``, ``models:/m-<id>``) as a new version."""
         return self._tracker("register_model").register_model(
-            model_uri, name, validate_tags(tags or {}, "register_model")
+            self._server_uri(model_uri), name, validate_tags(tags or {}, "register_model")
         )
 
     def load_model(self, model_uri: str, flavor: str = "pyfunc") -> Any:
         """Load a logged model: ``pyfunc`` (default), ``sklearn`` or ``pytorch``."""
-        return self._tracker("load_model").load_model(model_uri, flavor)
+        return self._tracker("load_model").load_model(self._server_uri(model_uri), flavor)
+
+    def _server_uri(self, model_uri: str) -> str:
+        """``runs:/<local id>/...`` of a synced offline run, as the server knows it."""
+        if model_uri.startswith("runs:/"):
+            run_id, sep, rest = model_uri[len("runs:/") :].partition("/")
+            return f"runs:/{self._server_run_id(run_id)}{sep}{rest}"
+        return model_uri
 
     def search_runs(
         self,
@@ -174,7 +312,7 @@ class TrackingMixin(ClientBase):
         return self._tracker("search_runs").search_runs(filter_string, max_results, order_by)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every pending metric point is in MLflow; True if all arrived in time.
+        """Wait until every pending metric point is stored; True if all arrived in time.
 
         ``None`` waits up to ``telemetry.flush_timeout``.
         """
@@ -182,22 +320,35 @@ class TrackingMixin(ClientBase):
         return self._telemetry().flush(bound)
 
     def sync(
-        self, timeout: float | None = None, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, int]:
-        """Deliver points left pending by earlier processes of this project (crashes, outages).
+        self,
+        timeout: float | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        watch: bool = False,
+    ) -> dict[str, Any]:
+        """Deliver everything this project's log holds (offline runs, crashed processes).
 
-        ``progress(done, total)`` is called while it waits.
+        Runs the delivery loop here until nothing is left (or ``timeout`` runs out;
+        ``watch`` keeps going). When a background agent already delivers, waits for
+        it instead. ``progress(state)`` sees the pending bytes and runs, and the rate.
+
+        Returns:
+            ``complete`` (1 when nothing is left), ``pending`` (bytes), ``pending_runs``,
+            ``delivered_points``, ``set_aside`` and ``set_aside_reasons``, ``segments``
+            (how many there were at the start).
         """
-        return self._telemetry().sync(timeout, progress)
+        from mlops.telemetry.sync import sync_project
+
+        bound = self.settings.telemetry.flush_timeout if timeout is None else timeout
+        return sync_project(self.settings, self.workspace.path("wal"), bound, progress, watch)
 
     def _close_tracking(self, timeout: float | None) -> None:
         with self._lock:
             open_runs = list(reversed(self._run_stack))
         for run_id in open_runs:
             self._finish_run(run_id, "KILLED")
-        if self._telemetry_pipeline is not None:
+        if self._writer is not None:
             bound = self.settings.telemetry.flush_timeout if timeout is None else timeout
-            self._telemetry_pipeline.close(bound)
+            self._writer.close(bound)
 
 
 def _check_artifact(path: Path, directory: bool) -> None:

@@ -102,7 +102,7 @@ class VersioningMixin(ClientBase):
 
     def get_data_versions(self, run_id: str) -> list[dict[str, Any]]:
         """The DVC data versions recorded on ``run_id`` (``path``, ``md5``, ``context``...)."""
-        run = self._tracker("get_data_versions").run(run_id)
+        run = self._tracker("get_data_versions").run(self._server_run_id(run_id))
         return versions_from_datasets(run["datasets"])
 
     def compare_data_versions(self, run_id: str) -> list[dict[str, Any]]:
@@ -122,7 +122,13 @@ class VersioningMixin(ClientBase):
         run_id = self.active_run_id
         if run_id is None or not versions:
             return
-        self._tracker(operation).log_datasets(run_id, dataset_records(versions, context))
+        records = dataset_records(versions, context)
+        self._log_to_run(
+            run_id,
+            "datasets",
+            {"datasets": records},
+            lambda: self._tracker(operation).log_datasets(self._server_run_id(run_id), records),
+        )
 
 
 def _as_list(targets: Targets) -> list[str | Path] | None:

@@ -48,7 +48,7 @@ class DashboardData:
         names.update(base.tagged_experiments())
         names.discard(_DISCOVERY_PROJECT)
         # A stray folder or a hand-made tag that is no valid project name is not a project.
-        return sorted(n for n in names if PROJECT_NAME_PATTERN.match(n) and ".." not in n)
+        return sorted(n for n in names if PROJECT_NAME_PATTERN.fullmatch(n) and ".." not in n)
 
     def project_data(self, name: str, discovery: bool = False) -> ProjectData:
         """The read-only view of project ``name``.

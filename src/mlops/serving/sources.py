@@ -68,7 +68,7 @@ def validate_tag_part(value: str | None, what: str) -> str | None:
     """Return ``value`` if BentoML accepts it as a tag name or version, else raise."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 63 or not _TAG_PART.match(value):
+    if not isinstance(value, str) or len(value) > 63 or not _TAG_PART.fullmatch(value):
         suggestion = (
             re.sub(r"[^-._a-z0-9]+", "-", str(value).lower()).strip("-._")[:63] or "my-model"
         )
@@ -133,7 +133,7 @@ def check_predictor(folder: Path, predictor: str | None) -> str:
             "pass predictor='package.module:Class' "
             "(a class with __init__(self, path) and predict(self, data))",
         )
-    if not _PREDICTOR.match(predictor):
+    if not _PREDICTOR.fullmatch(predictor):
         raise _invalid(
             f"predictor {predictor!r} is not 'package.module:Class'",
             "e.g. 'my_pkg.serving:Predictor'",

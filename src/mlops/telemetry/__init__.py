@@ -1,1 +1,2 @@
-"""The telemetry pipeline: write-ahead log -> background batcher -> MLflow ``log_batch``."""
+"""Telemetry: the write-ahead log (``wal``), the training side (``writer``) and the
+delivery agent (``agent``, ``delivery``, ``sync``) that brings it to the tracking store."""

@@ -37,6 +37,10 @@ class CircuitBreaker:
             return "closed"
         return "open" if self.is_open else "half-open"
 
+    def retry_now(self) -> None:
+        """Let the next attempt through at once (someone asked to sync)."""
+        self.open_until = 0.0
+
     def record_success(self) -> None:
         """A delivery worked: close the breaker."""
         self.consecutive_failures = 0

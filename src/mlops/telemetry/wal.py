@@ -1,55 +1,124 @@
-"""The write-ahead log: append-only segment files of metric points, one writer each.
+"""The write-ahead log: its record format and its segment files (the one owner of both).
 
-Layout, per project: ``<workspace>/wal/<run_id>/<writer>-<seq>.wal`` with a
-sibling ``.ack`` file holding how many bytes MLflow has acknowledged.
+Layout, per project: ``<workspace>/wal/<run_id>/<writer>-<seq>.wal``, each with a
+sibling ``.ack`` holding how many bytes the tracking store has acknowledged. A
+run logged offline also has ``offline.json`` (how to create it) and, once the
+delivery agent has created it on the server, ``server_id``.
 
-A record is one text line, written with a single ``write(2)`` before
-``log_metrics`` returns (so it survives ``kill -9`` of the process; a power cut
-can lose what the OS had not yet written to disk, typically the last few
-seconds, because no fsync is done per call)::
+A record is one line, written with a single ``write(2)`` before the logging call
+returns (it survives ``kill -9`` of the process; a power cut can lose what the
+OS had not yet written to disk, since no fsync is done per call)::
 
-    <key>\\t<value>\\t<step>\\t<timestamp_ms>\\n      a metric point
-    !end\\t<status>\\t<end_time_ms>\\n                 the run ended with status
+    <key>\\t<value>\\t<step>\\t<timestamp_ms>\\n        a metric point
+    !<kind>\\t<JSON object>\\n                          an event: params, tags, datasets,
+                                                       artifact, model, end
 
-Metric keys cannot start with ``!`` or contain tabs (see validation), so the
-two never collide. The writer holds an exclusive ``flock`` on its segment for
-its lifetime; a segment whose lock can be taken belongs to a dead process and
-may be replayed by anyone. Replays keep each point's timestamp, so MLflow sees
-the same (run, key, step, timestamp, value) and stores it once.
+Metric keys cannot start with ``!`` or hold tabs or newlines (see validation),
+so the two never collide. A short write (a full disk) is cut back to the last
+whole record and reported; a line without its newline is a torn write and is
+never read as a record.
+
+The writer holds an exclusive ``flock`` on its segment for its lifetime. A new
+segment is created under a temporary name, locked, then renamed into place, so
+a segment visible under ``*.wal`` whose lock can be taken belongs to a dead
+process and may be replayed by anyone. Replays keep each point's timestamp,
+so the store sees the same (run, key, step, timestamp, value) and keeps it once.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import json
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["END", "Record", "Segment", "iter_segments", "writer_id"]
+from mlops.errors import MLOpsClientError
 
-END = "!end"
+__all__ = [
+    "DETACHED",
+    "Entry",
+    "Event",
+    "Point",
+    "Segment",
+    "encode_event",
+    "encode_points",
+    "iter_segments",
+    "parse_line",
+    "read_ack",
+    "read_entries",
+    "write_ack",
+    "writer_id",
+]
+
+EVENT_PREFIX = "!"
+DETACHED = ".detached.wal"  # left by its writer with the run still open, on purpose
 _ACK_WIDTH = 20
 
 
-@dataclass(frozen=True)
-class Record:
-    """A parsed WAL line: a point (key, value, step, ts) or an end marker (key == END)."""
+class Point(NamedTuple):
+    """One metric value: the only point type, from ``log_metrics`` to ``log_batch``."""
 
     key: str
     value: float
     step: int
     timestamp: int
-    status: str = ""
-    end_offset: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A record that is not a point: ``kind`` (params, tags, datasets, artifact, model, end)."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+class Entry(NamedTuple):
+    """A parsed record and the byte offset just after its line (what acknowledging it means)."""
+
+    record: Point | Event
+    end: int
 
 
 def writer_id() -> str:
     """A name unique to this process: host, pid and a random suffix."""
     host = socket.gethostname().replace("-", "_")[:32] or "host"
     return f"{host}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def encode_points(points: list[tuple[str, float]], step: int, ts: int) -> bytes:
+    """The lines of ``points`` logged at ``step`` and ``ts`` (keys already validated)."""
+    if len(points) == 1:
+        key, value = points[0]
+        return f"{key}\t{value!r}\t{step}\t{ts}\n".encode()
+    return "".join(f"{k}\t{v!r}\t{step}\t{ts}\n" for k, v in points).encode()
+
+
+def encode_event(kind: str, data: dict[str, Any]) -> bytes:
+    """The line of one event."""
+    return f"{EVENT_PREFIX}{kind}\t{json.dumps(data, separators=(',', ':'))}\n".encode()
+
+
+def parse_line(line: str) -> Point | Event | None:
+    """A record from one whole line (without its newline), or None for a damaged line."""
+    parts = line.split("\t")
+    try:
+        if parts[0].startswith(EVENT_PREFIX):
+            kind = parts[0][1:]
+            if kind == "end" and len(parts) == 3:  # the format before events were JSON
+                return Event("end", {"status": parts[1], "end_time": int(parts[2])})
+            data = json.loads(parts[1])
+            return Event(kind, data) if isinstance(data, dict) and len(parts) == 2 else None
+        if len(parts) != 4:
+            return None
+        return Point(parts[0], float(parts[1]), int(parts[2]), int(parts[3]))
+    except (IndexError, ValueError):
+        return None  # a damaged line: skip it rather than block the rest
 
 
 class Segment:
@@ -65,14 +134,21 @@ class Segment:
 
     @classmethod
     def create(cls, directory: Path, run_id: str, writer: str, seq: int) -> Segment:
-        """Open a new segment for appending and lock it for this process."""
+        """Open a new segment for appending, locked for this process before anyone sees it."""
         folder = directory / run_id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{writer}-{seq:06d}.wal"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        ack_fd = os.open(path.with_suffix(".ack"), os.O_RDWR | os.O_CREAT, 0o644)
-        return cls(path, fd, ack_fd, os.fstat(fd).st_size, 0)
+        hidden = path.with_name(f".{path.name}.new")
+        fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            ack_fd = os.open(path.with_suffix(".ack"), os.O_RDWR | os.O_CREAT, 0o644)
+            os.rename(hidden, path)  # visible to orphan scanners only now, and locked
+        except OSError:
+            os.close(fd)
+            hidden.unlink(missing_ok=True)
+            raise
+        return cls(path, fd, ack_fd, 0, 0)
 
     @classmethod
     def adopt(cls, path: Path) -> Segment | None:
@@ -87,57 +163,48 @@ class Segment:
             os.close(fd)
             return None
         ack_fd = os.open(path.with_suffix(".ack"), os.O_RDWR | os.O_CREAT, 0o644)
-        raw = os.pread(ack_fd, _ACK_WIDTH, 0).strip()
-        acked = int(raw) if raw.isdigit() else 0
-        return cls(path, fd, ack_fd, os.fstat(fd).st_size, acked)
+        return cls(path, fd, ack_fd, os.fstat(fd).st_size, read_ack(ack_fd))
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes written but not yet acknowledged by MLflow."""
+        """Bytes written but not yet acknowledged by the store."""
         return self.written - self.acked
 
     def append(self, data: bytes) -> int:
-        """Write ``data`` in one call; return the end offset. Callers hold the pipeline lock."""
-        os.write(self.fd, data)
-        self.written += len(data)
+        """Write ``data`` in one call; return the end offset. Callers serialise appends.
+
+        Raises:
+            MLOpsClientError: the disk is full (or the write failed): nothing of
+                ``data`` stays in the log, and what was logged before is intact.
+        """
+        try:
+            written = os.write(self.fd, data)
+        except OSError as exc:
+            self._cut_back()
+            raise _write_error(self.path, exc) from exc
+        if written != len(data):
+            self._cut_back()
+            raise _write_error(self.path, OSError(errno.ENOSPC, "short write"))
+        self.written += written
         return self.written
 
-    def ack(self, offset: int) -> None:
-        """Record that everything before ``offset`` is stored in MLflow."""
-        if offset > self.acked:
-            os.pwrite(self.ack_fd, str(offset).rjust(_ACK_WIDTH).encode(), 0)
-            self.acked = offset
+    def _cut_back(self) -> None:
+        """Drop the torn bytes of a failed write: the file ends at the last whole record."""
+        try:
+            os.ftruncate(self.fd, self.written)
+        except OSError:
+            pass  # a torn tail without its newline is never read as a record anyway
 
-    def read_range(self, start: int, end: int, limit: int) -> tuple[list[Record], int]:
-        """Up to ``limit`` records between byte offsets ``start`` and ``end``.
-
-        Returns them and the offset after the last whole line read. A torn last
-        line (a crashed writer's unfinished ``write``) is not a record; a
-        damaged line is skipped.
-        """
-        records: list[Record] = []
-        offset = start
-        with open(self.path, "rb") as fh:
-            fh.seek(start)
-            while offset < end and len(records) < limit:
-                line = fh.readline(end - offset)
-                if not line.endswith(b"\n"):
-                    break
-                offset += len(line)
-                record = _parse(line.decode("utf-8", "replace"), offset)
-                if record is not None:
-                    records.append(record)
-        return records, offset
+    def refresh(self) -> int:
+        """Re-read the acknowledged offset (another process delivers); the new value."""
+        self.acked = max(self.acked, read_ack(self.ack_fd))
+        return self.acked
 
     def close(self, delete: bool) -> None:
         """Release the lock; remove the files if everything was delivered."""
         if delete:
             for p in (self.path, self.path.with_suffix(".ack")):
                 p.unlink(missing_ok=True)
-            try:
-                self.path.parent.rmdir()
-            except OSError:
-                pass  # other segments of the run remain
         for fd in (self.fd, self.ack_fd):
             try:
                 os.close(fd)
@@ -145,19 +212,37 @@ class Segment:
                 pass
 
 
-def _parse(line: str, end_offset: int) -> Record | None:
-    parts = line.rstrip("\n").split("\t")
-    try:
-        if parts[0] == END:
-            return Record(END, 0.0, 0, int(parts[2]), parts[1], end_offset)
-        return Record(parts[0], float(parts[1]), int(parts[2]), int(parts[3]), "", end_offset)
-    except (IndexError, ValueError):
-        return None  # a damaged line: skip it rather than block the rest
+def read_ack(ack_fd: int) -> int:
+    """The acknowledged offset stored in an ``.ack`` file."""
+    raw = os.pread(ack_fd, _ACK_WIDTH, 0).strip()
+    return int(raw) if raw.isdigit() else 0
 
 
-def encode_end(status: str, ts: int) -> bytes:
-    """The WAL line that ends a run."""
-    return f"{END}\t{status}\t{ts}\n".encode()
+def write_ack(ack_fd: int, offset: int) -> None:
+    """Store the acknowledged offset (one fixed-width ``pwrite``)."""
+    os.pwrite(ack_fd, str(offset).rjust(_ACK_WIDTH).encode(), 0)
+
+
+def read_entries(path: Path, start: int, limit: int, stop: int | None = None) -> list[Entry]:
+    """Up to ``limit`` whole records of ``path`` from byte ``start`` (to ``stop``).
+
+    A torn last line (a crashed writer's unfinished write) is not a record; a
+    damaged line comes back as a ``damaged`` event, to be set aside.
+    """
+    entries: list[Entry] = []
+    offset = start
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while len(entries) < limit and (stop is None or offset < stop):
+            line = fh.readline()
+            if not line.endswith(b"\n"):
+                break
+            offset += len(line)
+            text = line[:-1].decode("utf-8", "replace")
+            record = parse_line(text)
+            # A damaged line is kept as an event, so it is set aside (and acknowledged).
+            entries.append(Entry(record or Event("damaged", {"line": text[:300]}), offset))
+    return entries
 
 
 def iter_segments(directory: Path) -> Iterator[Path]:
@@ -167,3 +252,15 @@ def iter_segments(directory: Path) -> Iterator[Path]:
     for run_dir in sorted(directory.iterdir()):
         if run_dir.is_dir() and run_dir.name != "dead":
             yield from sorted(run_dir.glob("*.wal"))
+
+
+def _write_error(path: Path, exc: OSError) -> MLOpsClientError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    why = "the disk is full" if full else f"the write failed ({exc.strerror or exc})"
+    return MLOpsClientError(
+        f"{why}: the points were not logged (what was logged before is kept) in {path.parent}",
+        component="telemetry",
+        operation="log_metrics",
+        hint="free disk space there (or move the repository's .mlops/ to a larger disk), "
+        "then log again",
+    )

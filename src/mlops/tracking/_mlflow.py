@@ -12,10 +12,7 @@ returns a ``ModelInfo``, ``mlflow_client`` is the escape hatch). Models live in
 from __future__ import annotations
 
 import fcntl
-import getpass
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,12 +23,13 @@ from mlflow.exceptions import MlflowException
 
 from mlops.config import Settings
 from mlops.errors import ConfigurationError, InvalidInputError, translate_errors
-from mlops.tags import PENDING_TAG, PROJECT_TAG
+from mlops.tags import PROJECT_TAG
 from mlops.tracking._errors import MLFLOW_ERRORS
 from mlops.tracking._http import check_server
 from mlops.tracking._models import ModelOperations
 from mlops.tracking._reads import ReadOperations
 from mlops.tracking._records import DATASET_CONTEXT_TAG
+from mlops.tracking.source import source_tags
 
 __all__ = ["MLflowTracker", "configure_http_bounds"]
 
@@ -51,8 +49,9 @@ class MLflowTracker(ModelOperations, ReadOperations):
     """Runs, params, tags, metric batches, artifacts, datasets and models of one project.
 
     Args:
-        settings: The project's settings; the tracking URI is checked for
-            reachability (bounded by ``tracking.timeout``) before first use.
+        settings: The project's settings. With ``tracking.offline = "never"`` a
+            server is checked for reachability (bounded by ``tracking.timeout``)
+            here; otherwise nothing touches the network until a call needs it.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -64,11 +63,11 @@ class MLflowTracker(ModelOperations, ReadOperations):
             self._prepare_store()
             with _sqlite_init_lock(self.uri):
                 self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.registry_uri)
-                # Touch the store now: a new sqlite file is migrated here, under the lock,
-                # so that processes starting together do not race MLflow's migrations.
-                self._client.search_experiments(max_results=1)
+                if self.uri.startswith("sqlite:"):
+                    # Touch the store now: a new sqlite file is migrated here, under the lock,
+                    # so that processes starting together do not race MLflow's migrations.
+                    self._client.search_experiments(max_results=1)
         self._experiment_id: str | None = None
-        self._params: dict[str, dict[str, str]] = {}
 
     @property
     def mlflow_client(self) -> MlflowClient:
@@ -88,7 +87,7 @@ class MLflowTracker(ModelOperations, ReadOperations):
                 f"tracking URI {self.uri!r} is a file store, which MLflow 3 no longer supports",
                 hint="use sqlite:///path/to/mlflow.db, or leave tracking.uri unset for the default",
             )
-        elif self.is_remote:
+        elif self.is_remote and self.settings.tracking.offline == "never":
             check_server(self.uri, self.settings.tracking.timeout)
 
     # -- the project's experiment ---------------------------------------------------------
@@ -142,13 +141,51 @@ class MLflowTracker(ModelOperations, ReadOperations):
         parent_run_id: str | None,
     ) -> Run:
         """Create a run on the project's experiment with source and git tags."""
-        all_tags = {**_source_tags(self.settings.root), PROJECT_TAG: self.settings.project, **tags}
+        all_tags = {**source_tags(self.settings.root), PROJECT_TAG: self.settings.project, **tags}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         if description:
             all_tags["mlflow.note.content"] = description
         with translate_errors("tracking", "start_run", MLFLOW_ERRORS):
             return self._client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
+
+    def create_run_as(
+        self,
+        run_name: str | None,
+        start_time: int,
+        tags: Mapping[str, str],
+        experiment_name: str | None = None,
+    ) -> str:
+        """Create a run as it was started elsewhere (an offline run): its time, its tags.
+
+        ``tags`` are complete (source, project, parent, note, local run id). Returns the id.
+        """
+        with translate_errors("telemetry", "create_run", MLFLOW_ERRORS):
+            experiment = self.experiment_id
+            if experiment_name and experiment_name != self.settings.experiment_name:
+                found = self._client.get_experiment_by_name(experiment_name)
+                experiment = (
+                    str(found.experiment_id)
+                    if found
+                    else self._client.create_experiment(
+                        experiment_name, tags={PROJECT_TAG: self.settings.project}
+                    )
+                )
+            run = self._client.create_run(
+                experiment, start_time=start_time, tags=dict(tags), run_name=run_name
+            )
+            return str(run.info.run_id)
+
+    def find_run_by_tag(self, key: str, value: str) -> str | None:
+        """The id of the project's run whose tag ``key`` is ``value`` (any lifecycle), or None."""
+        with translate_errors("telemetry", "find_run", MLFLOW_ERRORS):
+            found = self._client.search_runs(
+                [self.experiment_id],
+                f"tags.`{key}` = '{value}'",
+                run_view_type=3,  # ALL: a deleted run still owns its id
+                max_results=1,
+            )
+        return str(found[0].info.run_id) if found else None
 
     def run_status(self, run_id: str) -> str:
         """``RUNNING``, ``FINISHED``, ``FAILED`` or ``KILLED``.
@@ -159,30 +196,28 @@ class MLflowTracker(ModelOperations, ReadOperations):
         with translate_errors("tracking", "get_run", MLFLOW_ERRORS):
             return str(self._client.get_run(run_id).info.status)
 
+    def run_is_active(self, run_id: str) -> bool:
+        """False when the run does not exist or is deleted (nothing can be logged to it)."""
+        with translate_errors("tracking", "get_run", MLFLOW_ERRORS):
+            try:
+                run = self._client.get_run(run_id)
+            except MlflowException as exc:
+                if str(exc.error_code) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    return False
+                raise
+        return str(run.info.lifecycle_stage) == "active"
+
     def end_run(self, run_id: str, status: str, end_ms: int | None = None) -> None:
-        """Mark the run terminated with ``status`` (at ``end_ms``), dropping the pending tag."""
+        """Mark the run terminated with ``status`` (at ``end_ms``, default now)."""
         with translate_errors("tracking", "end_run", MLFLOW_ERRORS):
-            run = self._client.get_run(run_id)
-            if run.data.tags.get(PENDING_TAG) == "true":
-                self._client.delete_tag(run_id, PENDING_TAG)
             self._client.set_terminated(run_id, status, end_time=end_ms)
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
-        """Log params; a key re-logged with another value is rejected before writing."""
-        known = self._params.setdefault(run_id, {})
-        for key, value in params.items():
-            if key in known and known[key] != value:
-                raise InvalidInputError(
-                    f"param {key!r} is already {known[key]!r} on run {run_id}; got {value!r}",
-                    component="tracking",
-                    operation="log_params",
-                    hint="params are immutable per run: use a new key, a tag, or a new run",
-                )
-        batch = [Param(k, v) for k, v in params.items() if known.get(k) != v]
+        """Log params (the store rejects a key re-logged with another value)."""
+        batch = [Param(k, v) for k, v in params.items()]
         with translate_errors("tracking", "log_params", MLFLOW_ERRORS):
             for start in range(0, len(batch), 100):
                 self._client.log_batch(run_id, params=batch[start : start + 100])
-        known.update(params)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set tags on a run (synchronous)."""
@@ -255,38 +290,3 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _source_tags(root: Path) -> dict[str, str]:
-    tags = {
-        "mlflow.user": _user(),
-        "mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
-        "mlflow.source.type": "LOCAL",
-    }
-    commit = _git_commit(root)
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    return tags
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _git_commit(root: Path) -> str | None:
-    if not (root / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -102,6 +102,47 @@ class ModelOperations:
             self._client.log_outputs(run_id, [LoggedModelOutput(info.model_id, 0)])
             return info
 
+    def save_model(self, model: Any, path: Path, **kwargs: Any) -> str:
+        """Save ``model`` as an MLflow model folder at ``path`` (nothing is sent); its flavor."""
+        flavor, default_requirements = flavor_for(model)
+        kwargs.setdefault("pip_requirements", default_requirements)
+        if flavor.__name__ == "mlflow.pytorch" and kwargs.get("input_example") is None:
+            kwargs.setdefault("serialization_format", "pickle")
+        with translate_errors("tracking", "log_model", MLFLOW_ERRORS):
+            if flavor.__name__ == "mlflow.pyfunc":
+                flavor.save_model(str(path), python_model=model, **kwargs)
+            else:
+                flavor.save_model(model, str(path), **kwargs)
+        return str(flavor.__name__)
+
+    def log_saved_model(
+        self, run_id: str, path: Path, name: str, registered_model_name: str | None
+    ) -> dict[str, Any]:
+        """Log a model folder saved by :meth:`save_model` to ``run_id``, register it if asked.
+
+        Returns ``model_id`` and ``registered_version`` (None when not registered).
+        """
+        from mlflow.entities import LoggedModelStatus
+        from mlflow.models import Model
+
+        with translate_errors("telemetry", "log_model", MLFLOW_ERRORS), self.global_uris():
+            params = self._client.get_run(run_id).data.params
+            logged = self._client.create_logged_model(
+                self.experiment_id, name=name, source_run_id=run_id, params=params
+            )
+            mlmodel = Model.load(str(path / "MLmodel"))
+            mlmodel.run_id, mlmodel.model_id = run_id, logged.model_id
+            mlmodel.model_uuid, mlmodel.artifact_path = logged.model_id, logged.artifact_location
+            mlmodel.save(str(path / "MLmodel"))
+            self._client.log_model_artifacts(logged.model_id, str(path))
+            self._client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+            self._client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+            version = None
+            if registered_model_name:
+                mv = mlflow.register_model(f"models:/{logged.model_id}", registered_model_name)
+                version = str(mv.version)
+        return {"model_id": logged.model_id, "registered_version": version}
+
     def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> Any:
         """Register ``model_uri`` under ``name``; returns the ModelVersion."""
         with translate_errors("tracking", "register_model", MLFLOW_ERRORS), self.global_uris():

@@ -24,7 +24,9 @@ __all__ = [
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
-_KEY_CHARS = re.compile(r"^[/\w.\- :]+$")
+_KEY_CHARS = re.compile(r"[/\w.\- :]+")  # fullmatch: "$" would accept a final newline
+# MLflow stores steps as 64-bit integers (sqlite and the SQL servers reject anything else).
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1
 _KEY_HINT = (
     "keys are 1-250 characters of letters, digits, '_', '-', '.', '/', ':' and spaces, "
     "with no leading '/', no '..' and no '//'"
@@ -39,7 +41,7 @@ def validate_key(key: object, kind: str, operation: str) -> str:
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
         raise _bad_key(key, kind, operation)
     norm = posixpath.normpath(key)
-    if not _KEY_CHARS.match(key) or norm != key or norm.startswith(("..", "/")) or norm == ".":
+    if not _KEY_CHARS.fullmatch(key) or norm != key or norm.startswith(("..", "/")) or norm == ".":
         raise _bad_key(key, kind, operation)
     if len(_known_keys) < 100_000:
         _known_keys.add(key)
@@ -68,10 +70,8 @@ def validate_metrics(
             operation=operation,
             hint='e.g. {"loss": 0.42}',
         )
-    if step is not None and (type(step) is not int and not _is_int(step)):
-        raise InvalidInputError(
-            f"step must be an integer, got {step!r}", component="tracking", operation=operation
-        )
+    if step is not None and (type(step) is not int or not MIN_STEP <= step <= MAX_STEP):
+        _check_step(step, operation)
     out = []
     known = _known_keys
     for key, value in metrics.items():
@@ -81,8 +81,17 @@ def validate_metrics(
     return out
 
 
-def _is_int(step: object) -> bool:
-    return isinstance(step, numbers.Integral) and not isinstance(step, bool)
+def _check_step(step: object, operation: str) -> None:
+    """Accept an integer type (NumPy's too) in MLflow's 64-bit range; else raise."""
+    integral = isinstance(step, numbers.Integral) and not isinstance(step, bool)
+    if integral and MIN_STEP <= int(step) <= MAX_STEP:  # type: ignore[call-overload]
+        return
+    raise InvalidInputError(
+        f"step must be a 64-bit integer, got {_short(step)}",
+        component="tracking",
+        operation=operation,
+        hint=f"use an int between {MIN_STEP} and {MAX_STEP}",
+    )
 
 
 def _to_float(key: str, value: object, operation: str) -> float:
@@ -91,14 +100,26 @@ def _to_float(key: str, value: object, operation: str) -> float:
     ):
         try:
             return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            raise InvalidInputError(
+                f"metric {key!r} has the value {_short(value)}, too large for a float",
+                component="tracking",
+                operation=operation,
+                hint="log a number within +/-1.8e308 (or float('inf'))",
+            ) from None
         except (TypeError, ValueError):
             pass
     raise InvalidInputError(
-        f"metric {key!r} has non-numeric value {value!r} ({type(value).__name__})",
+        f"metric {key!r} has non-numeric value {_short(value)} ({type(value).__name__})",
         component="tracking",
         operation=operation,
         hint="log numbers only; put text in tags or params",
     )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, str]:

@@ -216,9 +216,14 @@ class DVCVersioner:
 
     def _configure(self, config: Config) -> None:
         local = config.read("local")
-        if local.get("core", {}).get("site_cache_dir") != str(self._site_cache_dir()):
-            with config.edit("local") as conf:
+        secrets = self.spec.local_config()
+        current_local = local.get("remote", {}).get(self.spec.name, {})
+        wrong_cache = local.get("core", {}).get("site_cache_dir") != str(self._site_cache_dir())
+        if wrong_cache or any(current_local.get(k) != v for k, v in secrets.items()):
+            with config.edit("local") as conf:  # .dvc/config.local: git-ignored by DVC
                 conf["core"]["site_cache_dir"] = str(self._site_cache_dir())
+                if secrets:
+                    conf["remote"].setdefault(self.spec.name, {}).update(secrets)
         committed = config.read("repo")
         self._reject_committed_credentials(committed)
         wanted = self.spec.committed_config()

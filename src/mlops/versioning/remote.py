@@ -8,6 +8,7 @@ overwrite or pull each other's objects by accident.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,16 +52,27 @@ class RemoteSpec:
         return "://" not in self.url
 
     def committed_config(self) -> dict[str, Any]:
-        """What goes into the committed ``.dvc/config`` (never credentials)."""
+        """What goes into the committed ``.dvc/config`` (never credentials).
+
+        An endpoint URL with credentials (``http://key:secret@minio:9000``) is
+        committed without them; they go to :meth:`local_config`.
+        """
         conf: dict[str, Any] = {"url": self.url}
         if self.is_s3:
             optional = {
-                "endpointurl": self.endpoint_url,
+                "endpointurl": _without_userinfo(self.endpoint_url),
                 "region": self.region,
                 "profile": self.profile,
             }
             conf.update({k: v for k, v in optional.items() if v})
         return conf
+
+    def local_config(self) -> dict[str, Any]:
+        """What goes into ``.dvc/config.local`` (git-ignored): the endpoint's credentials."""
+        key, secret = _userinfo(self.endpoint_url)
+        if not self.is_s3 or key is None:
+            return {}
+        return {"access_key_id": key, "secret_access_key": secret or ""}
 
     def runtime_config(self) -> dict[str, Any]:
         """Per-process overrides: bounded waits on S3 (DVC has no such keys for folders)."""
@@ -73,6 +85,24 @@ class RemoteSpec:
         """``name (url)`` with any secret redacted, for messages."""
         where = f"{self.url} via {self.endpoint_url}" if self.endpoint_url else self.url
         return redact(f"'{self.name}' ({where})")
+
+
+def _userinfo(url: str | None) -> tuple[str | None, str | None]:
+    if not url:
+        return None, None
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return None, None
+    userinfo = parts.netloc.rpartition("@")[0]
+    key, _, secret = userinfo.partition(":")
+    return urllib.parse.unquote(key) or None, urllib.parse.unquote(secret) or None
+
+
+def _without_userinfo(url: str | None) -> str | None:
+    if not url or "@" not in urllib.parse.urlsplit(url).netloc:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def remote_spec(settings: Settings) -> RemoteSpec:
