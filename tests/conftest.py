@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "hardware" / "data"  # real captures; nothing outside the repo
 
 
 @pytest.fixture(autouse=True)
