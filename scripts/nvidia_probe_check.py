@@ -8,7 +8,7 @@ Prepared for a machine with an NVIDIA GPU and nvidia-ml-py installed::
 It prints the probe's host facts, a few one-second samples (idle, then under load
 when asked and torch with CUDA is available), every warning the probe raised
 (a reading the driver refuses should appear once), and the CPU time per sample.
-Compare with shared/fixtures/nvidia/README.md: under a bf16 matmul loop an H100
+Compare with tests/hardware/data/nvidia/README.md: under a bf16 matmul loop an H100
 showed utilisation 98-99 %, power about 685-690 W.
 """
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "hardware" / "data"  # real captures; nothing outside the repo
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -11,11 +11,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import pytest
 from fastapi.testclient import TestClient
 
 from mlops.dashboard.app import create_app
-from mlops.dashboard.charts import chart, line_chart
+from mlops.dashboard.charts import chart, drift_chart, line_chart
+from mlops.dashboard.pages import kv_table
 from mlops.errors import ConfigurationError
 
 TOKEN = "unit-test-token-0123456789"
@@ -103,7 +105,65 @@ def test_chart_json_cannot_close_its_script_tag() -> None:
     )
     assert "</script><script>alert" not in html
     assert html.count("</script>") == 1
-    assert chart.__doc__
+    (figure,) = _figures(html)  # the escaped JSON still reads back to the same title
+    assert (
+        figure["layout"]["title"]["text"] == "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    )
+    assert chart(go.Figure()).startswith('<div class="chart" data-figure="chart-')
+
+
+def _check(number: int, share: float, **recorded: float) -> dict[str, Any]:
+    return {"check": number, "drift_share": share, "alerts": 0, **recorded}
+
+
+def test_drift_chart_draws_the_limit_each_check_was_judged_with() -> None:
+    checks = [_check(1, 0.2, drift_share_limit=0.5), _check(2, 0.4, drift_share_limit=0.3)]
+    (figure,) = _figures(drift_chart(checks, configured=0.5))
+    traces = {t["name"]: t for t in figure["data"]}
+    assert traces["limit of the check"]["x"] == [1, 2]
+    assert traces["limit of the check"]["y"] == [0.5, 0.3]
+    assert not figure["layout"].get("shapes")  # the configured value is not drawn over them
+
+
+def test_drift_chart_without_recorded_limits_says_the_line_is_the_configured_one() -> None:
+    (figure,) = _figures(drift_chart([_check(1, 0.2), _check(2, 0.4)], configured=0.5))
+    assert "limit of the check" not in {t["name"] for t in figure["data"]}
+    (line,) = figure["layout"]["shapes"]
+    assert (line["y0"], line["y1"]) == (0.5, 0.5)
+    (note,) = figure["layout"]["annotations"]
+    assert note["text"] == "configured limit (not recorded with these checks)"
+
+
+def test_limits_and_references_are_dashed_in_line_charts() -> None:
+    point = [{"step": 1, "timestamp": 0, "value": 0.9}]
+    traces = {
+        "perf/accuracy": point,
+        "perf/accuracy_limit": point,
+        "perf/accuracy_reference": point,
+    }
+    (figure,) = _figures(line_chart("Quality per check", traces))
+    dash = {t["name"]: t.get("line", {}).get("dash") for t in figure["data"]}
+    assert dash == {
+        "perf/accuracy": None,
+        "perf/accuracy_limit": "dash",
+        "perf/accuracy_reference": "dot",
+    }
+
+
+def test_yes_no_facts_read_yes_or_no_in_key_value_tables() -> None:
+    html = kv_table(
+        {"dataset_drift": 1.0, "target_drift": 0.0, "rows": 1.0},
+        booleans={"dataset_drift", "target_drift"},
+    )
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    assert cells == [
+        "<code>dataset_drift</code>",
+        '<span class="bad">yes</span>',
+        "<code>rows</code>",
+        "1",  # a number, not a yes/no fact
+        "<code>target_drift</code>",
+        "no",
+    ]
 
 
 def test_all_projects_lists_valid_workspace_folders_only(tmp_path: Path) -> None:

@@ -67,3 +67,12 @@ def test_text_is_escaped_and_long_text_shortened() -> None:
     texts = _texts(svg)  # parses: the escaping kept the XML well-formed
     assert any(t.startswith("<script>alert(1)") and t.endswith("…") for t in texts)
     assert "md5 &<>" in texts
+
+
+def test_yes_no_facts_of_the_latest_check_read_yes_or_no() -> None:
+    """The monitoring run keeps them as MLflow metrics, 1.0 / 0.0."""
+    latest = {"check": 2, "dataset_drift": 1.0, "retraining_suggested": 0.0, "drift_share": 0.8}
+    texts = _texts(lineage_svg({"monitoring": {"latest": latest}}))
+    assert "dataset_drift: yes" in texts and "retraining_suggested: no" in texts
+    assert "drift_share: 0.8" in texts and "check: 2" in texts  # numbers stay numbers
+    assert "drift_detected: yes" in _texts(lineage_svg({"monitoring": {"drift_detected": True}}))

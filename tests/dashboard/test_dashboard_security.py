@@ -37,9 +37,12 @@ def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def test_loopback_bind_needs_no_token() -> None:
-    check_bind("127.0.0.1", None)
-    check_bind("localhost", TOKEN)
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "localhost"])
+def test_loopback_bind_needs_no_token(host: str) -> None:
+    assert check_bind(host, None) is None  # accepted without a token (it raises to refuse)
+    assert check_bind(host, TOKEN) is None  # a token may still be set on loopback...
+    with pytest.raises(ConfigurationError, match="at least 16 characters"):
+        check_bind(host, "short")  # ...and is then held to the same rules
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "my-laptop.local"])

@@ -1,7 +1,7 @@
 """Stand-ins for what cannot exist on this Linux CI machine (an NVIDIA GPU, a Mac).
 
 The NVML stand-in replays the real H100 readings in
-``shared/fixtures/nvidia/nvml_h100_capture.json``; it keeps the real ``pynvml``
+``tests/hardware/data/nvidia/nvml_h100_capture.json``; it keeps the real ``pynvml``
 constants and error classes, and replaces only the calls that reach a driver.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pynvml as real_pynvml
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data"  # inside the repository, never beside it
 NVML_CAPTURE = FIXTURES / "nvidia" / "nvml_h100_capture.json"
 APPLE = FIXTURES / "apple_silicon"
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from hw_stand_ins import APPLE
 
-from mlops.hardware.apple import AppleSiliconProbe, mlx_memory, mps_memory
+from mlops.hardware.apple import IOREG_ARGV, AppleSiliconProbe, mlx_memory, mps_memory
 from mlops.hardware.apple_parsers import parse_macmon, parse_powermetrics
 from mlops.hardware.streams import StreamingCommand
 
-DATA = Path(__file__).parent / "data"
 GB = 1_000_000_000
 
 
@@ -28,9 +27,25 @@ def _module(name: str, **attrs: object) -> types.ModuleType:
     return module
 
 
-def _runner(argv: list[str]) -> str:
-    name = {"ioreg": "ioreg_ioaccelerator_example.txt", "sysctl": "sysctl_example.txt"}[argv[0]]
-    return (DATA / name).read_text()
+def _mac(sysctl: str, ioreg: str | None) -> Callable[[list[str]], str]:
+    """A Mac's ``ioreg`` and ``sysctl`` answering from real captures.
+
+    Like the real ``sysctl <names>``, it prints only the names asked for (an unknown
+    one goes to stderr, which the probe does not read).
+    """
+    listing = (APPLE / sysctl).read_text().splitlines()
+
+    def run(argv: list[str]) -> str:
+        if argv[0] == "ioreg":
+            assert argv == IOREG_ARGV
+            return (APPLE / ioreg).read_text() if ioreg else ""
+        assert argv[0] == "sysctl"
+        return "".join(f"{line}\n" for line in listing if line.partition(":")[0] in argv[1:])
+
+    return run
+
+
+_runner = _mac("sysctl_m4max_macos15.txt", "ioreg_r_m4_gpu10.txt")
 
 
 def test_mlx_memory_current_and_older_api() -> None:
@@ -78,8 +93,8 @@ def test_probe_reads_what_the_process_uses(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "Foundation", foundation)
     sample = AppleSiliconProbe(runner=_runner).sample()
     assert sample["system/mlx_peak_memory_megabytes"] == 2000.0
-    assert sample["system/gpu_0_utilization_percentage"] == 42.0
-    assert sample["system/gpu_0_memory_usage_megabytes"] == 3500.0
+    assert sample["system/gpu_0_utilization_percentage"] == 17.0  # the M4 capture
+    assert sample["system/gpu_0_memory_usage_megabytes"] == 430.57152
     assert sample["system/thermal_state"] == 2.0
 
 
@@ -92,18 +107,50 @@ def test_probe_never_imports_frameworks_itself(monkeypatch: pytest.MonkeyPatch) 
     assert "mlx.core" not in sys.modules
 
 
-def test_host_facts_from_sysctl_and_ioreg() -> None:
-    facts = AppleSiliconProbe(runner=_runner).host_facts()
-    assert facts == {
-        "chip": "Apple M3 Pro",
-        "model": "Mac15,7",
-        "cpu_cores_logical": "12",
-        "cpu_cores_performance": "6",
-        "cpu_cores_efficiency": "6",
-        "memory_total_megabytes": "38655",
-        "gpu_0_core_count": "18",
-        "gpu_0_name": "Apple M3 Pro",
-    }
+MACHINES = {
+    "m1-macos11": (  # brand string says "Apple processor": the chip comes from ioreg
+        "sysctl_m1_macos11.txt",
+        "ioreg_l_m1_macbookair10-1_macos11.txt",
+        {
+            "chip": "Apple M1",
+            "cpu_cores_logical": "8",
+            "gpu_0_core_count": "8",
+            "gpu_0_name": "Apple M1",
+            "gpu_0_soc": "t8103",
+        },
+    ),
+    "m1pro-macos12": (  # ioreg cut short: only the SoC id, no GPU name or cores
+        "sysctl_m1pro_macos12.txt",
+        "ioreg_r_m1pro-or-max_macos12_partial.txt",
+        {
+            "chip": "Apple M1 Pro",
+            "board": "J314s",
+            "cpu_cores_logical": "8",
+            "memory_total_megabytes": "17180",
+            "cpu_cores_performance": "6",
+            "cpu_cores_efficiency": "2",
+            "gpu_0_soc": "t6000",
+        },
+    ),
+    "m5-macos26": (  # no ioreg output at all; levels Super + Efficiency
+        "sysctl_m5_macos26.txt",
+        None,
+        {
+            "chip": "Apple M5",
+            "board": "J704",
+            "cpu_cores_logical": "10",
+            "memory_total_megabytes": "25770",
+            "cpu_cores_super": "4",
+            "cpu_cores_efficiency": "6",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_host_facts_from_sysctl_and_ioreg(machine: str) -> None:
+    sysctl, ioreg, expected = MACHINES[machine]
+    assert AppleSiliconProbe(runner=_mac(sysctl, ioreg)).host_facts() == expected
 
 
 def test_a_failing_source_warns_once_and_the_rest_still_report(
@@ -140,7 +187,7 @@ def test_powermetrics_opt_in_without_powermetrics_warns_and_keeps_going() -> Non
                 if any("powermetrics" in str(w.message) for w in caught):
                     break
                 time.sleep(0.05)
-        assert sample["system/gpu_0_utilization_percentage"] == 42.0  # ioreg still reads
+        assert sample["system/gpu_0_utilization_percentage"] == 17.0  # ioreg still reads
     finally:
         probe.close()
 

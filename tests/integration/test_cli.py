@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from mlops.client import MLOpsClient
+from mlops.tags import RUN_TYPE_TAG
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,64 @@ def test_runs_list_shows_runs_and_metrics(repo: Path) -> None:
     result = runner.invoke(app, ["runs", "list", "-p", "lister", "--repo-root", str(repo)])
     assert result.exit_code == 0, result.output
     assert "first" in result.output and "loss=0.25" in result.output and "FINISHED" in result.output
+
+
+def test_runs_list_fits_80_columns_and_hides_the_monitoring_run(repo: Path) -> None:
+    client = MLOpsClient.from_project("lister", repo_root=repo, hardware={"interval": 0.2})
+    with client.start_run(run_name="demo-train", log_system_metrics=True) as train:
+        for epoch in range(3):
+            metrics = {"train_accuracy": 0.9, "val_accuracy": 0.93, "val_log_loss": 0.2512}
+            client.log_metrics(metrics, step=epoch)
+    with client.start_run(run_name="a-very-long-run-name-for-the-learning-rate-sweep-001") as sweep:
+        client.log_metrics(
+            {
+                "validation_top_5_categorical_accuracy_on_the_holdout_set": 0.987654,
+                "train_loss": 123456789.123,
+                "val_loss": 0.5,
+                "lr": 1e-4,
+                "epoch": 10.0,
+            }
+        )
+    with client.start_run(run_name="monitoring", tags={RUN_TYPE_TAG: "monitoring"}) as monitor:
+        client.log_metrics({"drift_share": 0.4, "dataset_drift": 1.0})
+    client.close()
+    logged = MlflowClient(f"sqlite:///{repo}/.mlops/mlflow.db").get_run(train.info.run_id)
+    assert any(k.startswith("system/") for k in logged.data.metrics)  # there, and never listed
+
+    def listing(*extra: str, columns: int = 80) -> list[str]:
+        proc = subprocess.run(
+            [MLOPS, "runs", "list", "-p", "lister", "--repo-root", str(repo), *extra],
+            capture_output=True,
+            text=True,
+            env=env(COLUMNS=str(columns)),
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    lines = listing()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0] == "project lister: 2 runs (1 monitoring run hidden: --all shows it)"
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) == {"demo-train", "a-very-long-r…"}  # newest first, long name cut
+    demo, long = rows["demo-train"], rows["a-very-long-r…"]
+    assert "val_log_loss=0.2512, val_accuracy=0.93 +1" in demo  # loss, then accuracy
+    assert demo.endswith(f"  {train.info.run_id[:8]}")  # the run id shortened
+    assert "val_loss=0.5, validation_top_5_ca…=0.9877 +3" in long  # long name cut, value kept
+    assert long.endswith(f"  {sweep.info.run_id[:8]}")
+    assert not any("system/" in line or "monitoring" in line.split()[0] for line in lines[1:])
+
+    everything = listing("--all")
+    assert all(len(line) <= 80 for line in everything), everything
+    assert everything[0] == "project lister: 3 runs"
+    (shown,) = [line for line in everything if line.startswith("monitoring ")]
+    assert shown.endswith(monitor.info.run_id[:8]) and "dataset_drift=1" in shown
+
+    wide = listing(columns=200)
+    assert all(len(line) <= 200 for line in wide)
+    assert any(line.endswith(train.info.run_id) for line in wide)  # the full id fits
+    assert any("a-very-long-run-name-fo…" in line for line in wide)
+    assert "val_log_loss=0.2512, val_accuracy=0.93, train_accuracy=0.9" in "\n".join(wide)
 
 
 def test_errors_are_one_line_and_exit_1(repo: Path) -> None:

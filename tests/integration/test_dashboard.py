@@ -12,7 +12,9 @@ and is reached only at 127.0.0.1.
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,7 +93,9 @@ def _record_project_a(rec: Recorded) -> None:
     x = x.iloc[:, :5]
     (rec.root / "data").mkdir()
     x.assign(target=y).to_csv(rec.root / "data" / "train.csv", index=False)
-    client = MLOpsClient.from_project("dash-a", repo_root=rec.root, hardware={"interval": 0.2})
+    client = MLOpsClient.from_project(
+        "dash-a", repo_root=rec.root, hardware={"interval": 0.2}, monitoring={"drift_share": 0.6}
+    )
     model = LogisticRegression(max_iter=300).fit(x, y)
     with client.start_run(run_name="baseline") as run:
         client.log_params({"C": 0.5, "max_iter": 300})
@@ -117,7 +121,7 @@ def _record_project_a(rec: Recorded) -> None:
     if "model" not in rec.skipped:
         _optional(rec, "bento", lambda: _deploy(client, rec))
     reference = x.assign(target=y, prediction=model.predict(x))
-    _optional(rec, "monitoring", lambda: _monitor(client, pd, reference, list(x.columns)))
+    _optional(rec, "monitoring", lambda: _monitor(rec, client, pd, reference, list(x.columns)))
     client.close(timeout=20)
 
 
@@ -125,13 +129,22 @@ def _deploy(client: Any, rec: Recorded) -> None:
     rec.bento_tag = client.deploy_model("models:/dash-model/1", "dash-model")["bento_tag"]
 
 
-def _monitor(client: Any, pd: Any, reference: Any, features: list[str]) -> None:
+def _monitor(rec: Recorded, client: Any, pd: Any, reference: Any, features: list[str]) -> None:
+    from mlops.client import MLOpsClient
+
     client.set_reference_data(reference, target_column="target", prediction_column="prediction")
-    client.monitor_predictions(reference.sample(200, random_state=1))
+    client.monitor_predictions(reference.sample(200, random_state=1))  # judged at drift_share 0.6
     shifted = reference.copy()
     for column in features[:4]:
         shifted[column] = shifted[column] * 3 + 5
-    assert client.monitor_predictions(shifted)["alerts"], "a shifted batch must alert"
+    # The limit changes between checks, and neither is the configured 0.5 the dashboard reads.
+    with MLOpsClient.from_project(
+        "dash-a", repo_root=rec.root, monitoring={"drift_share": 0.3}
+    ) as stricter:
+        assert stricter.monitor_predictions(shifted)["alerts"], "a shifted batch must alert"
+        found = stricter.records.monitoring_run()
+        assert found is not None
+        rec.runs["monitoring"] = found["run_id"]
 
 
 def _record_project_b(rec: Recorded) -> None:
@@ -331,6 +344,56 @@ def test_monitoring_page_shows_drift_and_alerts(
     assert "data_drift" in text
     assert page.locator("div.chart .scatterlayer .point").count() >= 2  # one per check
     page.context.close()
+
+
+def _figures(page: str) -> dict[str, dict[str, Any]]:
+    blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)
+    figures = [json.loads(b) for b in blocks]
+    return {f["layout"]["title"]["text"]: f for f in figures}
+
+
+def _cells(page: str) -> list[list[str]]:
+    """The text of each table row's cells (tags stripped)."""
+    rows = re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)
+    return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", r)] for r in rows]
+
+
+def test_each_check_is_drawn_against_the_limit_it_was_judged_with(
+    server: Server, recorded: Recorded
+) -> None:
+    recorded.need("monitoring")
+    status, _, body = _get(server.port, "/p/dash-a/monitoring")
+    page = body.decode()
+    assert status == 200
+    drift = _figures(page)["Drift share per check"]
+    traces = {t["name"]: t for t in drift["data"]}
+    assert traces["limit of the check"]["x"] == [1, 2]
+    assert traces["limit of the check"]["y"] == [0.6, 0.3]  # not the configured 0.5
+    assert traces["drift share"]["y"][1] > 0.3 >= traces["drift share"]["y"][0]
+    assert not drift["layout"].get("shapes")  # no configured-limit line over recorded ones
+    quality = {t["name"]: t for t in _figures(page)["Quality per check"]["data"]}
+    accuracy, limit = quality["perf/accuracy"]["y"], quality["perf/accuracy_limit"]["y"]
+    reference = quality["perf/accuracy_reference"]["y"]
+    assert limit == pytest.approx([r * 0.9 for r in reference])  # performance_drop 0.1
+    assert all(a >= low for a, low in zip(accuracy, limit, strict=True))
+    checks = {row[0]: row for row in _cells(page) if row and row[0] in ("1", "2")}
+    # check | time | drift share | limit | dataset drift | drifted | alerts | retrain? | rows
+    assert (checks["2"][3], checks["2"][4], checks["2"][7]) == ("0.3", "yes", "yes")
+    assert (checks["1"][3], checks["1"][4], checks["1"][7]) == ("0.6", "no", "no")
+
+
+def test_yes_no_facts_of_a_check_read_yes_or_no(server: Server, recorded: Recorded) -> None:
+    recorded.need("monitoring")
+    run_page = _get(server.port, f"/p/dash-a/runs/{recorded.runs['monitoring']}")[2].decode()
+    metrics = {row[0]: row[1] for row in _cells(run_page) if len(row) == 2}
+    assert metrics["dataset_drift"] == "yes" and metrics["retraining_suggested"] == "yes"
+    assert metrics["target_drift"] == "no" and metrics["prediction_drift"] == "no"
+    assert metrics["drift_share_limit"] == "0.3" and metrics["drifted_columns"] == "4"
+    recorded.need("model")
+    lineage = _get(server.port, "/p/dash-a/lineage?model=dash-model")[2].decode()
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", lineage)
+    assert "dataset_drift: yes" in texts and "retraining_suggested: yes" in texts
+    assert not any(re.fullmatch(r"(dataset_drift|retraining_suggested): [01]", t) for t in texts)
 
 
 def test_lineage_page_draws_the_chain(server: Server, browser: Any, recorded: Recorded) -> None:

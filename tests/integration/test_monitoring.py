@@ -68,6 +68,7 @@ def test_same_distribution_shows_no_drift_and_keeps_history(watched: MLOpsClient
     )
     accuracy = result["performance"]["accuracy"]
     assert accuracy["passed"] and 0.85 < accuracy["value"] < 1 and 0.85 < accuracy["reference"] < 1
+    assert accuracy["value"] >= accuracy["limit"] == pytest.approx(accuracy["reference"] * 0.9)
     assert result["task"] == "classification" and set(result["performance"]) == {
         "accuracy",
         "precision",
@@ -131,9 +132,16 @@ def test_dataset_drift_alerts_and_suggests_retraining(repo: Path) -> None:
         events: list[dict[str, Any]] = []
         client.add_alert_handler(events.append)
         result = client.monitor_predictions(batch(seed=5, shift=tuple(SHIFTED)))
+        assert client.flush(30)
+        logged = client.mlflow_client.get_metric_history(
+            result["mlflow_run_id"], "drift_share_limit"
+        )
     finally:
         client.close(timeout=10)
     assert result["drift_detected"] is True and result["retraining_suggested"] is True
+    # 3 of 9 drifted: over the 0.3 this check was judged with, which is logged with it.
+    assert result["limits"]["drift_share"] == 0.3
+    assert [(m.step, m.value) for m in logged] == [(result["check"], 0.3)]
     assert [a["type"] for a in result["alerts"]] == ["data_drift"]
     assert "f1, f4, f6" in result["reasons"][0]
     assert len(events) == 1 and events[0]["alerts"] == result["alerts"]
@@ -143,6 +151,7 @@ def test_flipped_labels_drop_performance_and_suggest_retraining(watched: MLOpsCl
     result = watched.monitor_predictions(batch(seed=6, flip=True))
     accuracy = result["performance"]["accuracy"]
     assert accuracy["value"] < 0.2 and accuracy["reference"] > 0.85 and accuracy["passed"] is False
+    assert accuracy["value"] < accuracy["limit"] == pytest.approx(accuracy["reference"] * 0.9)
     assert result["retraining_suggested"] is True
     assert any(r.startswith("accuracy fell from") for r in result["reasons"])
     assert {a["type"] for a in result["alerts"]} == {"performance_drop"}
@@ -186,6 +195,7 @@ def test_multiclass_string_labels_and_renamed_roles(repo: Path) -> None:
         "reference": 1.0,
         "passed": True,
         "higher_is_better": True,
+        "limit": pytest.approx(0.9),  # performance_drop 0.1 below the reference
     }
     assert result["target_drift"]["drifted"] is False and result["skipped"] == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from mlops.monitoring.schema import (
     reject_empty_columns,
 )
 from mlops.monitoring.state import MonitoringState
-from mlops.monitoring.thresholds import Limits, evaluate, mean_latency
+from mlops.monitoring.thresholds import Limits, evaluate, mean_latency, performance_limit
 
 
 def schema(**kw: object) -> ReferenceSchema:
@@ -206,7 +207,13 @@ def test_result_metrics_and_event() -> None:
         verdict,
         schema(),
         sampled,
-        {"project": "p", "check": 3, "report_path": "/r.html", "latency_ms": 12.0},
+        {
+            "project": "p",
+            "check": 3,
+            "report_path": "/r.html",
+            "latency_ms": 12.0,
+            "limits": asdict(limits(drift_share=0.3, latency_ms=50.0)),
+        },
     )
     assert result["drifted_columns"] == ["a b/c"] and result["sampled"]["applied"] is False
     assert json.loads(json.dumps(result)) == result  # plain Python all the way down
@@ -214,9 +221,32 @@ def test_result_metrics_and_event() -> None:
     assert metrics["drift/a b_c"] == 0.3 and metrics["dataset_drift"] == 1.0
     assert metrics["perf/rmse"] == 2.0 and metrics["perf/rmse_reference"] == 1.0
     assert metrics["target_drift"] == 0.0 and metrics["latency_ms"] == 12.0
+    # The limits this check was judged with travel with it (memory_mb had none).
+    assert metrics["drift_share_limit"] == 0.3 and metrics["latency_ms_limit"] == 50.0
+    assert metrics["performance_drop_limit"] == 0.1 and "memory_mb_limit" not in metrics
+    assert result["performance"]["rmse"]["limit"] == pytest.approx(1.1)  # lower is better
+    assert metrics["perf/rmse_limit"] == pytest.approx(1.1)
     event = alert_event(result)
     assert event["check"] == 3 and event["report_path"] == "/r.html"
     assert {a["type"] for a in event["alerts"]} == {"data_drift", "performance_drop"}
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+@pytest.mark.parametrize("reference", [0.9, 2.5, -1.0])
+def test_performance_limit_is_the_boundary_evidently_tests_against(
+    reference: float, higher_is_better: bool
+) -> None:
+    from evidently.legacy.utils.types import ApproxValue
+
+    limit = performance_limit(reference, higher_is_better, 0.1)
+    assert limit is not None
+    threshold = ApproxValue(reference, relative=0.1)  # what Reference(relative=0.1) becomes
+    inside, outside = (
+        (limit + 1e-6, limit - 1e-6) if higher_is_better else (limit - 1e-6, limit + 1e-6)
+    )
+    passes = (lambda v: v >= threshold) if higher_is_better else (lambda v: v <= threshold)
+    assert passes(inside) and not passes(outside)
+    assert performance_limit(None, higher_is_better, 0.1) is None
 
 
 def test_state_counts_checks(tmp_path: Path) -> None:

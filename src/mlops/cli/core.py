@@ -180,31 +180,28 @@ def runs_list(
     project: ProjectOption = None,
     repo_root: RootOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    show_all: Annotated[bool, typer.Option("--all", help="Also list the monitoring run.")] = False,
 ) -> None:
-    """Recent runs with their status and key metrics."""
+    """Recent runs with their status and key metrics, one line each (fits the terminal)."""
+    from mlops.cli._runs_table import RunRow, fit, render
+    from mlops.tags import RUN_TYPE_TAG
+
     client = get_client(project, repo_root)
-    runs = client.search_runs(max_results=limit)
-    table = Table("name", "status", "started", "key metrics")
-    table.add_column("run id", no_wrap=True, min_width=32)
-    for run in runs:
-        items = sorted(
-            run.data.metrics.items(), key=lambda kv: (kv[0].startswith("system/"), kv[0])
+    # One monitoring run per project: ask for one more so hiding it still shows `limit`.
+    found = client.search_runs(max_results=limit if show_all else limit + 1)
+    runs = [r for r in found if show_all or r.data.tags.get(RUN_TYPE_TAG) != "monitoring"]
+    hidden, runs = len(found) - len(runs), runs[:limit]
+    rows = [
+        RunRow(
+            r.info.run_name or "", r.info.status, r.info.start_time, r.data.metrics, r.info.run_id
         )
-        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in items[:4])
-        started = _time(run.info.start_time)
-        table.add_row(run.info.run_name or "", run.info.status, started, metrics, run.info.run_id)
-    console.print(f"project {client.project}: {len(runs)} runs")
-    console.print(table)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _time(ms: int | None) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else ""
+        for r in runs
+    ]
+    note = f" ({hidden} monitoring run hidden: --all shows it)" if hidden else ""
+    title = f"project {client.project}: {len(runs)} runs{note}"
+    console.print(fit(title, console.width), markup=False, highlight=False, emoji=False)
+    for line in render(rows, console.width) if rows else []:
+        console.print(line, markup=False, highlight=False, emoji=False)
 
 
 def _server_settings(project: str | None, repo_root: Path | None, **overrides: Any) -> Any:

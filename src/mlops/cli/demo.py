@@ -61,6 +61,8 @@ def render_lineage(chain: dict[str, Any], out: Console) -> None:
     """Print a lineage chain (``client.lineage()``) as a tree."""
     from rich.tree import Tree
 
+    from mlops.monitoring.results import LIMIT_SUFFIX
+
     model = chain["model"]
     tree = Tree(f"[bold]{model['name']} v{model['version']}[/]  ({model['source']})")
     data = tree.add("data versions")
@@ -79,6 +81,15 @@ def render_lineage(chain: dict[str, Any], out: Console) -> None:
         f"monitoring: {mon['checks']} checks, reference {mon['reference'].get('digest')}"
     )
     if mon["latest"]:
-        keys = sorted(k for k in mon["latest"] if "/" not in k)
-        node.add("latest check: " + ", ".join(f"{k}={mon['latest'][k]:.4g}" for k in keys))
+        latest = mon["latest"]
+        keys = sorted(k for k in latest if "/" not in k and not k.endswith(LIMIT_SUFFIX))
+        node.add("latest check: " + ", ".join(f"{k}={_shown(k, latest[k])}" for k in keys))
     out.print(tree)
+
+
+def _shown(key: str, value: float) -> str:
+    from mlops.monitoring.results import BOOLEAN_METRICS
+
+    if key in BOOLEAN_METRICS:  # yes/no facts, logged to MLflow as 1/0
+        return "yes" if value else "no"
+    return f"{value:.4g}"

@@ -96,6 +96,8 @@ class MonitoringMixin(ClientBase):
             ``performance``, ``alerts``, ``retraining_suggested``, ``reasons``,
             ``report_path``, ``sampled``, ``check``, ``warnings``... (see docs/monitoring.md).
         """
+        from dataclasses import asdict
+
         from mlops.monitoring.results import build_result
         from mlops.monitoring.thresholds import Limits, evaluate, mean_latency
 
@@ -108,7 +110,7 @@ class MonitoringMixin(ClientBase):
         )
         verdict = evaluate(outcome, limits, latency, memory)
         extra = self._record_check(snapshot)
-        extra.update(latency_ms=latency, memory_mb=memory, warnings=[])
+        extra.update(latency_ms=latency, memory_mb=memory, warnings=[], limits=asdict(limits))
         result = build_result(outcome, verdict, schema, sampled, extra)
         self._log_monitoring_metrics(result)
         self._send_alerts(result)

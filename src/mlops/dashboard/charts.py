@@ -64,7 +64,10 @@ def line_chart(
         first = points[0]["timestamp"]
         xs = [p["step"] if x == "step" else (p["timestamp"] - first) / 1000 for p in points]
         mode = "lines+markers" if len(points) < 50 else "lines"
-        figure.add_trace(go.Scatter(x=xs, y=[p["value"] for p in points], name=name, mode=mode))
+        line = {"dash": dash} if (dash := _dash(name)) else None
+        figure.add_trace(
+            go.Scatter(x=xs, y=[p["value"] for p in points], name=name, mode=mode, line=line)
+        )
     figure.update_layout(
         title={"text": html.escape(title), "x": 0.01},
         xaxis_title="step" if x == "step" else "seconds since start",
@@ -75,8 +78,20 @@ def line_chart(
     return chart(figure)
 
 
-def drift_chart(checks: Sequence[Mapping[str, Any]], limit: float | None) -> str:
-    """Drift share per check, alerting checks marked, the dataset-drift limit as a line."""
+def _dash(name: str) -> str | None:
+    # A check's limit and its reference value are drawn as dashed / dotted lines.
+    if name.endswith("_limit"):
+        return "dash"
+    return "dot" if name.endswith("_reference") else None
+
+
+def drift_chart(checks: Sequence[Mapping[str, Any]], configured: float | None) -> str:
+    """Drift share per check, alerting checks marked, each check's limit beside it.
+
+    The limit drawn for a check is the one it was judged with (its recorded
+    ``drift_share_limit``). Only when no check recorded one (checks made before
+    limits were recorded) is the ``configured`` value drawn, labelled as such.
+    """
     xs = [c["check"] for c in checks]
     shares = [c.get("drift_share") for c in checks]
     alerts = [c for c in checks if c.get("alerts")]
@@ -91,8 +106,25 @@ def drift_chart(checks: Sequence[Mapping[str, Any]], limit: float | None) -> str
             marker={"symbol": "x", "size": 13, "color": "#c62828"},
         )
     )
-    if limit is not None:
-        figure.add_hline(y=limit, line_dash="dash", line_color="#999", annotation_text="limit")
+    limits = [c.get("drift_share_limit") for c in checks]
+    if any(limit is not None for limit in limits):
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=limits,
+                name="limit of the check",
+                mode="lines+markers",
+                line={"dash": "dash", "color": "#777", "shape": "hv"},
+                marker={"symbol": "line-ew-open", "size": 12},
+            )
+        )
+    elif configured is not None:
+        figure.add_hline(
+            y=configured,
+            line_dash="dash",
+            line_color="#999",
+            annotation_text="configured limit (not recorded with these checks)",
+        )
     figure.update_layout(
         title={"text": "Drift share per check", "x": 0.01},
         xaxis_title="check",

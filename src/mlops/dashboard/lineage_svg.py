@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops.monitoring.results import BOOLEAN_METRICS
+
 __all__ = ["lineage_svg"]
 
 BOX_W, LINE_H, PAD, GAP_X, GAP_Y, MAX_LINES, MAX_CHARS = 215, 16, 10, 40, 16, 7, 29
@@ -29,6 +31,7 @@ _MONITOR_KEYS = (
 )
 
 _LABELS = {"timestamp": "time (UTC)"}
+_YES_NO = BOOLEAN_METRICS | {"drift_detected"}
 Box = tuple[str, list[str], str]  # title, lines, css class
 
 
@@ -158,6 +161,8 @@ def _monitor_boxes(monitoring: Any) -> list[Box]:
 
 
 def _short(key: str, value: Any) -> str:
+    if key in _YES_NO or isinstance(value, bool):
+        return "yes" if value else "no"  # MLflow keeps these facts as 1.0 / 0.0
     if key == "timestamp" and isinstance(value, int | float) and value > 1e11:
         return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, list | tuple):

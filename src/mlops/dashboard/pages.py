@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["e", "fmt_time", "layout", "link", "table"]
+__all__ = ["e", "fmt_time", "layout", "link", "table", "yes_no"]
 
 _CSS = (
     "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;"
@@ -94,9 +94,19 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "n
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def kv_table(values: Mapping[str, Any], empty: str = "none") -> str:
-    """Two-column key/value table, sorted by key."""
-    rows = [[f"<code>{e(k)}</code>", fmt_num(v)] for k, v in sorted(values.items())]
+def yes_no(value: Any) -> str:
+    """A yes/no fact (True, or MLflow's 1.0) as ``yes`` / ``no``; empty for None."""
+    if value is None:
+        return ""
+    return '<span class="bad">yes</span>' if value else "no"
+
+
+def kv_table(values: Mapping[str, Any], empty: str = "none", booleans: Collection[str] = ()) -> str:
+    """Two-column key/value table, sorted by key; keys in ``booleans`` read yes/no."""
+    rows = [
+        [f"<code>{e(k)}</code>", yes_no(v) if k in booleans else fmt_num(v)]
+        for k, v in sorted(values.items())
+    ]
     return table(["key", "value"], rows, empty)
 
 

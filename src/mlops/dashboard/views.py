@@ -25,7 +25,9 @@ from mlops.dashboard.pages import (
     link,
     project_url,
     table,
+    yes_no,
 )
+from mlops.monitoring.results import BOOLEAN_METRICS
 
 __all__ = [
     "data_page",
@@ -215,7 +217,8 @@ def run_page(project: ProjectData, run_id: str) -> str:
     facts = f"{e(run['status'])} · started {e(fmt_time(run['start_time']))} UTC"
     body = notices.html() + f"<p><code>{e(run_id)}</code> · {facts} · {e(run['run_type'])}</p>"
     body += f"<h2>Params</h2>{kv_table(run['params'])}"
-    body += f"<h2>Final metrics</h2>{kv_table(run['metrics'])}"
+    booleans = BOOLEAN_METRICS if run["run_type"] == "monitoring" else ()
+    body += f"<h2>Final metrics</h2>{kv_table(run['metrics'], booleans=booleans)}"
     body += f"<h2>Data versions</h2>{_versions_table(run['data_versions'])}"
     body += "<h2>Training metrics</h2>" + _charts(training, "none logged")
     body += "<h2>Hardware (system) metrics</h2>"
@@ -307,7 +310,7 @@ def monitoring_page(project: ProjectData) -> str:
     if quality:
         figures.append(charts.line_chart("Quality per check", quality, y_title="value"))
     body = notices.html() + _charts(figures, "no monitoring check yet")
-    headers = ["check", "time (UTC)", "drift share", "dataset drift", "drifted columns"]
+    headers = ["check", "time (UTC)", "drift share", "limit", "dataset drift", "drifted columns"]
     headers += ["alerts", "retrain?", "rows"]
     body += "<h2>Checks</h2>" + table(headers, [_check_row(c) for c in reversed(checks)], "none")
     reference = {k: v for k, v in mon.get("reference", {}).items() if k in _REFERENCE_KEYS}
@@ -319,7 +322,6 @@ def monitoring_page(project: ProjectData) -> str:
 
 
 def _check_row(check: Row) -> list[str]:
-    drift = '<span class="bad">yes</span>' if check.get("dataset_drift") else "no"
     alerts = "0"
     if check.get("alerts"):
         kinds = ", ".join(check["alert_types"]) or "see the report"
@@ -328,10 +330,11 @@ def _check_row(check: Row) -> list[str]:
         e(check["check"]),
         e(fmt_time(check.get("timestamp"))),
         fmt_num(check.get("drift_share")),
-        drift,
+        fmt_num(check.get("drift_share_limit", "-")),  # the limit this check was judged with
+        yes_no(check.get("dataset_drift", 0)),
         fmt_num(check.get("drifted_columns")),
         alerts,
-        "yes" if check.get("retraining_suggested") else "no",
+        yes_no(check.get("retraining_suggested", 0)),
         fmt_num(check.get("rows")),
     ]
 

@@ -25,10 +25,12 @@ from types import ModuleType
 from typing import Any
 
 from mlops.hardware.apple_parsers import (
+    SYSCTL_NAMES,
     parse_ioreg_accelerator,
     parse_macmon,
     parse_powermetrics,
     parse_sysctl,
+    sysctl_facts,
 )
 from mlops.hardware.base import Probe, WarnOnce, megabytes
 from mlops.hardware.streams import StreamingCommand
@@ -38,14 +40,6 @@ __all__ = ["AppleSiliconProbe", "mlx_memory", "mps_memory"]
 Runner = Callable[[list[str]], str]
 
 IOREG_ARGV = ["ioreg", "-r", "-d", "1", "-w", "0", "-c", "IOAccelerator"]
-SYSCTL_NAMES = {
-    "machdep.cpu.brand_string": "chip",
-    "hw.model": "model",
-    "hw.ncpu": "cpu_cores_logical",
-    "hw.perflevel0.physicalcpu": "cpu_cores_performance",
-    "hw.perflevel1.physicalcpu": "cpu_cores_efficiency",
-    "hw.memsize": "memory_total_megabytes",
-}
 
 
 def run_command(argv: list[str]) -> str:
@@ -182,14 +176,12 @@ class AppleSiliconProbe(Probe):
         return out
 
     def host_facts(self) -> dict[str, str]:
-        """Chip, model, core counts, memory (sysctl); GPU name and core count (ioreg)."""
-        raw = parse_sysctl(self.runner(["sysctl", *SYSCTL_NAMES]))
-        facts = {SYSCTL_NAMES[k]: v for k, v in raw.items() if k in SYSCTL_NAMES}
-        if "memory_total_megabytes" in facts and facts["memory_total_megabytes"].isdigit():
-            facts["memory_total_megabytes"] = (
-                f"{megabytes(int(facts['memory_total_megabytes'])):.0f}"
-            )
-        facts.update(self._guarded_facts())
+        """Chip, model, core counts, memory (sysctl); GPU name, core count, SoC (ioreg)."""
+        facts = sysctl_facts(parse_sysctl(self.runner(["sysctl", *SYSCTL_NAMES])))
+        gpu = self._guarded_facts()
+        if "chip" not in facts and "gpu_0_name" in gpu:
+            facts["chip"] = gpu["gpu_0_name"]  # early macOS 11 says only "Apple processor"
+        facts.update(gpu)
         return facts
 
     def _guarded_facts(self) -> dict[str, str]:

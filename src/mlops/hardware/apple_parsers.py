@@ -1,7 +1,7 @@
 """Parsers for what macOS tools print: powermetrics plists, ``macmon pipe`` JSON, ioreg, sysctl.
 
 Pure functions of text or bytes, so they are tested on real captures without a
-Mac (``shared/fixtures/apple_silicon``). Units, checked against those captures:
+Mac (``tests/hardware/data/apple_silicon``). Units, checked against those captures:
 
 * powermetrics ``processor.*_power`` are milliwatts; cluster ``freq_hz`` is Hz but
   ``gpu.freq_hz`` is MHz despite its name; GPU busy share is ``1 - gpu.idle_ratio``;
@@ -9,6 +9,11 @@ Mac (``shared/fixtures/apple_silicon``). Units, checked against those captures:
 * ``macmon pipe`` powers are watts; 0.6 gives usage as ``[mhz, ratio]`` pairs, 0.8
   adds ``*_freq_mhz`` and ``*_active_ratio`` fields (preferred when present: the
   share of time busy, as NVML counts utilisation).
+* ``ioreg`` comes in two layouts (``-l`` with tree bars, ``-r`` without), may be cut
+  short, and names the same channels in other properties: only the accelerator's
+  own top-level properties are read. Memory keys are bytes.
+* ``sysctl`` lines are read by name (the order of ``hw.perflevelN`` varies); core
+  levels are named as macOS names them (``Super`` on M5), unnamed before macOS 13.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "parse_powermetrics",
     "parse_sysctl",
     "split_powermetrics_stream",
+    "sysctl_facts",
 ]
 
 _PROCESSOR_POWER = {
@@ -145,8 +151,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-_PERF_STATS = re.compile(r'"PerformanceStatistics"\s*=\s*\{([^}]*)\}')
-_PAIR = re.compile(r'"([^"]+)"\s*=\s*(-?\d+(?:\.\d+)?)')
+# A top-level property of an ioreg entry: `"key" = value` on its own line, after the
+# tree bars of `ioreg -l` (`| |   |`) or the indentation of `ioreg -r`. Nested
+# dictionaries write `"k"=v` without spaces, so they never match as properties.
+_PROPERTY = re.compile(r'^[\s|]*"([^"]+)" = (.*?)\s*$', re.MULTILINE)
+_PAIR = re.compile(r'"([^"]+)"=(-?\d+(?:\.\d+)?)(?=[,}])')
+_QUOTED = re.compile(r'^"([^"]*)"$')
 _IOREG_METRICS = {
     "Device Utilization %": ("system/gpu_0_utilization_percentage", 1.0),
     "Renderer Utilization %": ("system/gpu_0_renderer_utilization_percentage", 1.0),
@@ -157,34 +167,48 @@ _IOREG_METRICS = {
 
 
 def parse_ioreg_accelerator(text: str) -> tuple[dict[str, float], dict[str, str]]:
-    """Metrics and facts from ``ioreg -r -d 1 -w 0 -c IOAccelerator``.
+    """Metrics and facts from ``ioreg -r -d 1 -w 0 -c IOAccelerator`` (or ``ioreg -l``).
 
-    Returns ``(metrics, facts)``: GPU utilisation and in-use memory from the
+    Returns ``(metrics, facts)``: GPU utilisation and memory from the
     ``PerformanceStatistics`` of the accelerator that reports
-    ``Device Utilization %``; ``gpu_0_name`` and ``gpu_0_core_count`` when listed.
+    ``Device Utilization %``; the facts ``gpu_0_name`` (``model``),
+    ``gpu_0_core_count`` (``gpu-core-count``) and ``gpu_0_soc`` (from
+    ``IONameMatched``, e.g. ``t8103``) when the entry lists them. Only the entry's
+    own top-level properties are read: other nodes of ``ioreg -l`` and strings
+    inside other properties (``IOReportLegend`` names the same channels) are not.
     """
     for entry in text.split("+-o ")[1:] or [text]:
-        stats = _PERF_STATS.search(entry)
-        if stats is None or "Device Utilization %" not in stats.group(1):
+        properties = _ioreg_properties(entry)
+        stats = dict(_PAIR.findall(properties.get("PerformanceStatistics", "")))
+        if "Device Utilization %" not in stats:
             continue
-        values = {k: float(v) for k, v in _PAIR.findall(stats.group(1))}
         metrics = {
-            name: values[k] / divisor
-            for k, (name, divisor) in _IOREG_METRICS.items()
-            if k in values
+            name: float(stats[key]) / divisor
+            for key, (name, divisor) in _IOREG_METRICS.items()
+            if key in stats  # exact keys: "In use system memory (driver)" is another one
         }
-        return metrics, _ioreg_facts(entry)
+        return metrics, _ioreg_facts(properties)
     return {}, {}
 
 
-def _ioreg_facts(entry: str) -> dict[str, str]:
+def _ioreg_properties(entry: str) -> dict[str, str]:
+    properties: dict[str, str] = {}
+    for key, value in _PROPERTY.findall(entry):
+        properties.setdefault(key, value)
+    return properties
+
+
+def _ioreg_facts(properties: Mapping[str, str]) -> dict[str, str]:
     facts: dict[str, str] = {}
-    cores = re.search(r'"gpu-core-count"\s*=\s*(\d+)', entry)
-    if cores:
-        facts["gpu_0_core_count"] = cores.group(1)
-    model = re.search(r'"model"\s*=\s*"([^"]+)"', entry)
-    if model:
+    cores = properties.get("gpu-core-count", "")
+    if cores.isdigit():
+        facts["gpu_0_core_count"] = cores
+    model = _QUOTED.match(properties.get("model", ""))  # not a data blob <"...">
+    if model and model.group(1):
         facts["gpu_0_name"] = model.group(1)
+    soc = _QUOTED.match(properties.get("IONameMatched", ""))
+    if soc and soc.group(1).startswith("gpu,"):
+        facts["gpu_0_soc"] = soc.group(1).removeprefix("gpu,")
     return facts
 
 
@@ -195,4 +219,58 @@ def parse_sysctl(text: str) -> dict[str, str]:
         name, sep, value = line.partition(":")
         if sep and name and not name.startswith("sysctl") and " " not in name.strip():
             out[name.strip()] = value.strip()
+    return out
+
+
+#: The names :func:`sysctl_facts` reads (three core levels: M1 to M5 have two).
+SYSCTL_NAMES = (
+    "machdep.cpu.brand_string",
+    "machdep.cpu.thread_count",
+    "hw.model",
+    "hw.targettype",
+    "hw.ncpu",
+    "hw.memsize",
+    "hw.nperflevels",
+    *(f"hw.perflevel{i}.{key}" for i in range(3) for key in ("name", "physicalcpu")),
+)
+# macOS 11-12 do not name the levels; they ran only M1-family chips: P then E cores.
+_UNNAMED_LEVELS = ("performance", "efficiency")
+
+
+def sysctl_facts(values: Mapping[str, str]) -> dict[str, str]:
+    """Host facts from parsed ``sysctl`` values (:func:`parse_sysctl`).
+
+    ``chip`` (``machdep.cpu.brand_string``, left out when it is the generic
+    "Apple processor" of early macOS 11), ``model`` (``hw.model``), ``board``
+    (``hw.targettype``), ``cpu_cores_logical``, ``memory_total_megabytes`` and one
+    ``cpu_cores_<level>`` per core level, named as macOS names it
+    (``hw.perflevelN.name``: ``performance``, ``efficiency``, ``super`` on M5).
+    Empty values are left out.
+    """
+    values = {k: v for k, v in values.items() if v}
+    facts: dict[str, str] = {}
+    chip = values.get("machdep.cpu.brand_string", "")
+    if chip and chip != "Apple processor":
+        facts["chip"] = chip
+    for key, name in (("hw.model", "model"), ("hw.targettype", "board")):
+        if key in values:
+            facts[name] = values[key]
+    logical = values.get("hw.ncpu", values.get("machdep.cpu.thread_count", ""))
+    if logical.isdigit():
+        facts["cpu_cores_logical"] = logical
+    if values.get("hw.memsize", "").isdigit():
+        facts["memory_total_megabytes"] = f"{megabytes(int(values['hw.memsize'])):.0f}"
+    facts.update(_core_levels(values))
+    return facts
+
+
+def _core_levels(values: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    level = 0
+    while values.get(f"hw.perflevel{level}.physicalcpu", "").isdigit():
+        default = _UNNAMED_LEVELS[level] if level < len(_UNNAMED_LEVELS) else f"level{level}"
+        name = values.get(f"hw.perflevel{level}.name", default)
+        key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or default
+        out[f"cpu_cores_{key}"] = values[f"hw.perflevel{level}.physicalcpu"]
+        level += 1
     return out

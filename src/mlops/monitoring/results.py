@@ -8,9 +8,16 @@ from typing import Any
 
 from mlops.monitoring.outcome import CheckOutcome
 from mlops.monitoring.schema import ReferenceSchema
-from mlops.monitoring.thresholds import Verdict
+from mlops.monitoring.thresholds import Verdict, performance_limit
 
-__all__ = ["alert_event", "build_result", "mlflow_metrics"]
+__all__ = ["BOOLEAN_METRICS", "LIMIT_SUFFIX", "alert_event", "build_result", "mlflow_metrics"]
+
+#: Monitoring-run metrics that are yes/no facts (MLflow stores them as 1.0 / 0.0).
+BOOLEAN_METRICS = frozenset(
+    {"dataset_drift", "retraining_suggested", "target_drift", "prediction_drift"}
+)
+#: ``<name>_limit``: the limit a check was judged with, logged with the check.
+LIMIT_SUFFIX = "_limit"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :]")
 
@@ -25,10 +32,12 @@ def build_result(
     """Assemble the plain-Python result of one check.
 
     ``extra`` carries what the facade knows: project, check number, report
-    path, Evidently ids, latency and memory, MLflow run id, warnings.
+    path, Evidently ids, latency and memory, the limits the check was judged
+    with (``limits``), MLflow run id, warnings. Each performance metric gets the
+    ``limit`` its test compared with.
     """
     current = sampled.get("current", {})
-    return {
+    result = {
         **outcome.as_dict(),
         "alerts": verdict.alerts,
         "retraining_suggested": verdict.retraining_suggested,
@@ -42,6 +51,11 @@ def build_result(
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         **extra,
     }
+    drop = (extra.get("limits") or {}).get("performance_drop")
+    for perf in result["performance"].values():
+        up = perf["higher_is_better"]
+        perf["limit"] = None if drop is None else performance_limit(perf["reference"], up, drop)
+    return result
 
 
 def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -64,9 +78,15 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
         values[f"perf/{name}"] = float(perf["value"])
         if perf["reference"] is not None:
             values[f"perf/{name}_reference"] = float(perf["reference"])
+        if perf.get("limit") is not None:
+            values[f"perf/{name}{LIMIT_SUFFIX}"] = float(perf["limit"])
     for key in ("latency_ms", "memory_mb"):
         if result.get(key) is not None:
             values[key] = float(result[key])
+    # The limits this check was judged with: later checks may use others.
+    for key, limit in (result.get("limits") or {}).items():
+        if limit is not None:
+            values[f"{key}{LIMIT_SUFFIX}"] = float(limit)
     return values
 
 

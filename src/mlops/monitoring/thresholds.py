@@ -27,7 +27,7 @@ from mlops.config import MonitoringSettings
 from mlops.errors import InvalidInputError
 from mlops.monitoring.outcome import CheckOutcome, ColumnDrift
 
-__all__ = ["Limits", "Verdict", "evaluate", "mean_latency"]
+__all__ = ["Limits", "Verdict", "evaluate", "mean_latency", "performance_limit"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,18 @@ class Limits:
         return cls(
             settings.drift_share, settings.performance_drop, settings.latency_ms, settings.memory_mb
         )
+
+
+def performance_limit(reference: float | None, higher_is_better: bool, drop: float) -> float | None:
+    """The value Evidently's ``gte``/``lte(Reference(relative=drop))`` test compares with.
+
+    ``reference - |reference| * drop`` for a metric where higher is better (accuracy),
+    ``reference + |reference| * drop`` otherwise (RMSE); None without a reference.
+    """
+    if reference is None:
+        return None
+    tolerance = abs(reference) * drop
+    return reference - tolerance if higher_is_better else reference + tolerance
 
 
 @dataclass
