@@ -1,8 +1,10 @@
 """Cost of logging a metric in the training loop, and time until every point is stored.
 
+Delivery runs in its own process while the loop logs (it starts with the first point).
 All against the same kind of store (a fresh sqlite file each). Prints one JSON object.
-Targets: median <= 5 us and p99 <= 50 us per `client.log_metrics` call; end-to-end
-throughput >= 0.8x raw `MlflowClient.log_batch` in 1,000-point batches; zero points lost.
+Targets: median <= 5 us, mean <= 6 us and p99 <= 50 us per `client.log_metrics` call;
+end-to-end throughput >= 0.8x raw `MlflowClient.log_batch` in 1,000-point batches (ours
+includes starting the delivery process); zero points lost.
 
 Usage: python benchmarks/tracking_overhead.py [--points 100000] [--mlflow-calls 1000]
 """
@@ -114,11 +116,13 @@ def main() -> None:
                 "points_lost": lost,
                 "targets": {
                     "median_us": 5,
+                    "mean_us": 6,
                     "p99_us": 50,
                     "throughput_ratio": 0.8,
                     "points_lost": 0,
                 },
                 "meets_targets": result_ours["median_us"] <= 5
+                and result_ours["mean_us"] <= 6
                 and result_ours["p99_us"] <= 50
                 and ratio >= 0.8
                 and lost == 0,

@@ -10,7 +10,6 @@ first asked for it; every adapter is built from the project's
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -97,6 +96,8 @@ def is_available(name: str) -> bool:
 
 def version_of(name: str) -> str | None:
     """Installed version of the component's distribution, or None."""
+    import importlib.metadata  # ~30 ms: only status needs it
+
     try:
         return importlib.metadata.version(COMPONENTS[name].distribution)
     except importlib.metadata.PackageNotFoundError:

@@ -177,3 +177,20 @@ def test_all_projects_lists_valid_workspace_folders_only(tmp_path: Path) -> None
         assert http.get("/p/alpha/runs").status_code == 200
         assert http.get("/p/gamma/runs").status_code == 404
     assert not (tmp_path / ".mlops" / "mlflow.db").exists()
+
+
+def test_runs_not_synced_yet_are_marked(tmp_path: Path) -> None:
+    """A run logged offline shows under "Not synced yet"; it is not lost from sight."""
+    from mlops.client import MLOpsClient
+    from tests.conftest import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the run starts offline
+    away = MLOpsClient.from_project("away", repo_root=tmp_path, tracking_uri=dead)
+    with away.start_run(run_name="on-the-train") as run:
+        away.log_metrics({"loss": 0.5}, step=1)
+    away.close(timeout=0)
+    app = create_app(tmp_path, project="away")  # the dashboard reads the embedded store
+    with _http(app) as http:
+        page = http.get("/p/away/runs").text
+    assert "Not synced yet" in page and "on-the-train" in page
+    assert run.info.run_id[:12] in page

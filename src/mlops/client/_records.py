@@ -125,6 +125,32 @@ class ProjectRecords:
             "reports": sorted(p.name for p in reports.glob("monitoring-*.html")),
         }
 
+    # the log ----------------------------------------------------------------------------
+    def unsynced(self) -> dict[str, Any]:
+        """Runs not (fully) in the tracking store yet, read from the write-ahead log.
+
+        ``offline``: runs logged offline and not created on the server yet (``run_id``
+        is the local id, ``name``, ``start_time``); ``pending``: ids (the server's) of
+        runs with data still waiting.
+        """
+        from mlops.telemetry.runs import offline_info, server_id
+        from mlops.telemetry.sync import pending_on_disk
+
+        wal = self.workspace.root / "wal"
+        offline = []
+        for folder in sorted(wal.iterdir()) if wal.is_dir() else []:
+            info = offline_info(folder) if folder.is_dir() else None
+            if info is not None and server_id(folder) is None:
+                offline.append(
+                    {
+                        "run_id": folder.name,
+                        "name": info.get("run_name") or folder.name[:8],
+                        "start_time": info.get("start_time"),
+                    }
+                )
+        waiting = pending_on_disk(wal)["runs"]
+        return {"offline": offline, "pending": sorted({self._server_id(r) for r in waiting})}
+
     # lineage ----------------------------------------------------------------------------
     def lineage(self, model_name: str, version: str | None = None) -> dict[str, Any]:
         """The recorded chain of ``model_name`` (latest version unless ``version``).

@@ -112,6 +112,10 @@ class ProjectData:
         """Every point of each metric ``key``: ``{"step", "timestamp", "value"}``, by step."""
         return self.records.histories(run_id, keys)
 
+    def unsynced(self) -> dict[str, Any]:
+        """Offline runs not on the server yet, and runs with data still on its way."""
+        return self.records.unsynced()
+
     # data versions -------------------------------------------------------------
     def data_versions(self) -> list[dict[str, Any]]:
         """Each DVC data version the project's runs recorded, with the runs that used it."""

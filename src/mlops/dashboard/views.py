@@ -136,12 +136,12 @@ def overview_page(project: ProjectData) -> str:
     return layout(f"Project {project.name}", body, project.name, "")
 
 
-def _runs_table(name: str, runs: list[Row]) -> str:
+def _runs_table(name: str, runs: list[Row], pending: Sequence[str] = ()) -> str:
     rows = [
         [
             _run_link(name, r["run_id"], r["name"]),
             f"<code>{e(r['run_id'][:12])}</code>",
-            e(r["status"]),
+            e(r["status"] + (" · syncing" if r["run_id"] in pending else "")),
             e(fmt_time(r["start_time"])),
             e(", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())[:4])),
             e(", ".join(f"{k}={v:.4g}" for k, v in _training(r["metrics"]).items())),
@@ -166,13 +166,30 @@ def runs_page(project: ProjectData) -> str:
         charts.line_chart(key[len(SYSTEM_PREFIX) :], traces[key], x="time", legend=True)
         for key in hardware
     ]
-    body = notices.html() + _runs_table(project.name, runs)
+    unsynced = notices.read("the write-ahead log", project.unsynced) or {}
+    body = notices.html() + _offline_table(unsynced.get("offline") or [])
+    body += _runs_table(project.name, runs, unsynced.get("pending") or ())
     body += f"<h2>Training metrics (newest {len(charted)} runs)</h2>"
     body += _charts(training, "no metrics logged yet")
     body += "<h2>Hardware (system) metrics</h2>"
     body += _charts(system, "none: start runs with log_system_metrics=True")
     body += '<p class="muted">Open a run for all of its hardware metrics.</p>'
     return layout(f"Runs of {project.name}", body, project.name, "/runs")
+
+
+def _offline_table(offline: list[Row]) -> str:
+    """Runs logged offline that the tracking server does not have yet."""
+    if not offline:
+        return ""
+    rows = [
+        [e(r["name"]), f"<code>{e(r['run_id'][:12])}</code>", e(fmt_time(r["start_time"]))]
+        for r in offline
+    ]
+    note = (
+        '<p class="muted">logged while the tracking server could not be reached; delivered '
+        "when it answers again (or by <code>mlops sync</code>)</p>"
+    )
+    return "<h2>Not synced yet (offline)</h2>" + note + table(["run", "local id", "started"], rows)
 
 
 def _hardware_keys(runs: list[Row]) -> list[str]:

@@ -132,7 +132,10 @@ class Deliverer:
         started = self.tally.delivered_points + self.tally.delivered_events
         t0 = time.monotonic()
         live = 0
-        for path in self._segments():
+        segments = self._segments()
+        for gone in set(self._cursors) - set(segments):  # removed by their writer
+            self._forget(self._cursors[gone])
+        for path in segments:
             if self.breaker.is_open or (deadline is not None and time.monotonic() >= deadline):
                 break
             cursor = self._cursor(path)

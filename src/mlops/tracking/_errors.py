@@ -62,11 +62,17 @@ def _mlflow(exc: MlflowException, _: Mapping[str, str]) -> MLOpsClientError:
             hint="check the user and password in the tracking URI, or "
             "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / MLFLOW_TRACKING_TOKEN",
         )
-    if code in _INVALID_CODES:
+    if code in _INVALID_CODES or _data_error(message):
         return InvalidInputError(message)
     if isinstance(exc, RestException) or "API request" in message:
         return ConnectionFailedError(message, hint="check that the tracking server is up")
     return MLOpsClientError(message)
+
+
+def _data_error(message: str) -> bool:
+    """A server error that is the data's fault (the database cannot hold a value)."""
+    markers = ("out of range", "DataError", "NumericValueOutOfRange", "too large to convert")
+    return any(m in message for m in markers)
 
 
 def _timeout(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:

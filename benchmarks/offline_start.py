@@ -1,0 +1,89 @@
+"""How long `start_run` takes to return when the tracking server is away.
+
+Two ways a server is away: nothing listens on its port (connection refused: a stopped
+server, a laptop off the network) and something listens but never answers (a hung server,
+a black-holed route). Each is measured in a fresh process (imports included) and again in
+the same process; the unanswering case with the default `tracking.offline_after` (2 s) and
+with 0.5 s. Prints one JSON object. Target: <= 0.5 s (before: a 10 s error).
+
+Usage: python benchmarks/offline_start.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from mlops.client import create_client
+client = create_client("away", repo_root=sys.argv[1], tracking_uri=sys.argv[2],
+                       tracking={"offline_after": float(sys.argv[3])})
+ready = time.perf_counter() - t0
+times = []
+for _ in range(3):
+    t = time.perf_counter()
+    with client.start_run() as run:
+        times.append(time.perf_counter() - t)
+        client.log_metrics({"x": 1.0}, step=0)
+print(json.dumps({"import_and_client_s": ready, "first_s": times[0],
+                  "later_s": min(times[1:]), "offline": type(run).__name__ == "LocalRun"}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure(root: Path, uri: str, offline_after: float) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env["MLOPS_TELEMETRY_AGENT_IDLE"] = "1"  # the agents it starts give up soon
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), uri, str(offline_after)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        refused = measure(Path(tmp) / "a", f"http://127.0.0.1:{free_port()}", 2.0)
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # accepts connections (the kernel does) and never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        hung_default = measure(Path(tmp) / "b", url, 2.0)
+        hung_tuned = measure(Path(tmp) / "c", url, 0.5)
+        silent.close()
+    target = 0.5
+    print(
+        json.dumps(
+            {
+                "benchmark": "offline_start",
+                "connection_refused": refused,
+                "server_never_answers_offline_after_2s": hung_default,
+                "server_never_answers_offline_after_0.5s": hung_tuned,
+                "target_s": target,
+                "meets_target": refused["first_s"] <= target and refused["later_s"] <= target,
+                "note": "an unanswering server costs one tracking.offline_after wait, once per "
+                "client: later runs of the client start offline at once",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
