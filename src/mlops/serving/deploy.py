@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidInputError
-from mlops.serving import sources
+from mlops.serving import generation, sources
 from mlops.serving.template import ServiceSource, api_description, render_service, write_service
 
 if TYPE_CHECKING:
@@ -60,7 +60,10 @@ class DeployPlanner:
                     hint="drop predictor=...",
                 )
             return sources.resolve_mlflow_source(self._tracker().client, model_path)
-        folder = Path(model_path).expanduser().resolve()
+        folder = generation.local_folder(model_path, self.serving_dir.parent)
+        kind = None if predictor else generation.detect_folder_kind(folder)
+        if kind is not None:  # an adapter, a full model or an MLflow model: no predictor needed
+            return generation.folder_source(folder, kind, self._tracker)
         spec = sources.check_predictor(folder, predictor)
         return sources.ModelSource(kind="predictor", uri=str(folder), predictor=spec)
 
@@ -74,6 +77,7 @@ class DeployPlanner:
             "registered_version": source.registered_version,
             "model_id": source.model_id,
             "data_versions": self._data_versions(source.run_id) if source.run_id else [],
+            **generation.extra_labels(source),
         }
 
     def import_model(
@@ -92,6 +96,7 @@ class DeployPlanner:
                 "signature": signature,
                 "columns": _columns(signature),
                 "data_versions": labels["data_versions"],
+                **generation.generation_metadata(source, files),
             }
             tag = self.deployer.import_model(
                 name, version, files, labels_as_strings(labels), metadata
@@ -101,8 +106,8 @@ class DeployPlanner:
         return tag, metadata
 
     def _fetch(self, source: sources.ModelSource, scratch: Path) -> Path:
-        if source.kind == "predictor":
-            return Path(source.uri)
+        if source.kind != "mlflow" or source.extra.get("local"):
+            return Path(source.uri)  # a folder: imported as it is
         uri = f"models:/{source.model_id}" if source.model_id else source.uri
         local = self._tracker().download_model(uri, scratch)
         return Path(local)
@@ -111,6 +116,10 @@ class DeployPlanner:
         self, model_tag: str, metadata: dict[str, Any], labels: dict[str, str]
     ) -> ServiceSource:
         """(Re)write the service folder of ``model_tag``."""
+        if metadata["kind"] in generation.GENERATION_KINDS:
+            return generation.write_generation_service(
+                self._dir("services"), model_tag, metadata, labels
+            )
         name = model_tag.partition(":")[0]
         extras: dict[str, Path] = {}
         if metadata.get("predictor"):
@@ -138,7 +147,9 @@ class DeployPlanner:
             "bento_tag": None,
             "bento_path": None,
             "bentoml_home": str(self.deployer.home),
-            "api": api_description(metadata["columns"], metadata["signature"]),
+            "api": generation.api_description()
+            if metadata["kind"] in generation.GENERATION_KINDS
+            else api_description(metadata["columns"], metadata["signature"]),
             "labels": labels,
         }
 

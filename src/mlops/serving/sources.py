@@ -216,7 +216,8 @@ def check_predictor(folder: Path, predictor: str | None) -> str:
         )
     if not predictor:
         raise _invalid(
-            f"deploying the folder {str(folder)!r} needs a predictor",
+            f"deploying the folder {str(folder)!r} needs a predictor: it is no model folder "
+            "mlops knows (MLflow model, mlx-lm or PEFT adapter, MLX/Hugging Face model)",
             "pass predictor='package.module:Class' "
             "(a class with __init__(self, path) and predict(self, data))",
         )
