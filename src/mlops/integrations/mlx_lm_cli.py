@@ -56,7 +56,7 @@ def parse_lora_args(argv: Sequence[str]) -> types.SimpleNamespace:
 
     why = io.StringIO()
     try:
-        with contextlib.redirect_stderr(why):
+        with contextlib.redirect_stderr(why), _argv(["mlx_lm.lora"]):
             parser: Any = lora.build_parser()  # type: ignore[no-untyped-call]
             parsed: dict[str, Any] = dict(vars(parser.parse_args(list(argv))))
     except SystemExit as exc:  # argparse wrote why to stderr

@@ -21,8 +21,10 @@ does without a sampler.
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +107,19 @@ def prompts_from(model_input: Any) -> list[str]:
 
 
 class _Generator:
-    """Generates prompt by prompt (one at a time: the model is not shared across threads)."""
+    """Loads and generates on one thread of its own, prompt by prompt.
+
+    MLX streams belong to the thread that made them (an array loaded on one
+    thread cannot be evaluated on another), and a server calls from a pool of
+    threads: so every model call runs on this generator's own thread, which
+    also serialises requests on the one model.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-generate")
+
+    def _on_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        return self._thread.submit(func, *args).result()
 
     def generate(
         self, prompts: list[str], max_tokens: int = 64, temperature: float = 0.0
@@ -117,14 +128,13 @@ class _Generator:
         completions: list[str] = []
         prompt_tokens: list[int] = []
         completion_tokens: list[int] = []
-        with self._lock:
-            started = time.perf_counter()
-            for prompt in prompts:
-                text, n_prompt, n_new = self.complete(prompt, max_tokens, temperature)
-                completions.append(text)
-                prompt_tokens.append(n_prompt)
-                completion_tokens.append(n_new)
-            seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        for prompt in prompts:
+            text, n_prompt, n_new = self._on_thread(self.complete, prompt, max_tokens, temperature)
+            completions.append(text)
+            prompt_tokens.append(n_prompt)
+            completion_tokens.append(n_new)
+        seconds = time.perf_counter() - started
         generated = sum(completion_tokens)
         return {
             "completions": completions,
@@ -151,7 +161,7 @@ class MLXGenerator(_Generator):
         super().__init__()
         from mlx_lm import load
 
-        loaded: Any = load(model_path, adapter_path=adapter_path)
+        loaded: Any = self._on_thread(partial(load, model_path, adapter_path=adapter_path))
         self.model, self.tokenizer = loaded[0], loaded[1]
 
     def complete(self, prompt: str, max_tokens: int, temperature: float) -> tuple[str, int, int]:
