@@ -77,8 +77,8 @@ def log_adapter(
     with tempfile.TemporaryDirectory(prefix="mlops-adapter-") as scratch:
         code = _code_files(Path(scratch))
         artifacts = {"adapter": _adapter_files(folder, Path(scratch) / "adapter")}
-        if copy_base:
-            artifacts["base"] = _local_base(base)
+        if copy_base:  # MLflow names an artifact folder after its source: copied as "base"
+            artifacts["base"] = _copy(_local_base(base), Path(scratch) / "base")
         kwargs.setdefault("pip_requirements", pip_requirements())
         kwargs.setdefault("signature", _signature())
         return client.log_model(
@@ -102,6 +102,11 @@ def _local_base(base: str) -> str:
             hint="download it to a folder and point adapter_config.json at it, or copy_base=False",
         )
     return base
+
+
+def _copy(source: str, target: Path) -> str:
+    shutil.copytree(source, target)
+    return str(target)
 
 
 def _code_files(scratch: Path) -> list[Path]:
