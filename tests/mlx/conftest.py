@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("mlx_lm", reason="the mlx extra is not installed (uv sync --extra mlx)")
 
-from mlops.testing.tiny_llama import build_tiny_llama, write_jsonl_dataset  # noqa: E402
+from mlops.testing.tiny_llama import build_tiny_llama, write_jsonl_dataset
 
 #: mlx-lm's own command line, as a user types it (30 iterations on the tiny model).
 TRAIN_ARGS = [

@@ -28,7 +28,11 @@ def test_logged_adapter_predicts_like_mlx_lm(
     assert model.predict(PROMPTS, params={"max_tokens": 12}) == expected
     # The base model is referenced, not copied.
     meta = model.metadata.metadata
-    assert meta == {"mlops_kind": "mlx-lm-adapter", "base_model": str(tiny_base), "base_copied": False}
+    assert meta == {
+        "mlops_kind": "mlx-lm-adapter",
+        "base_model": str(tiny_base),
+        "base_copied": False,
+    }
     local = Path(client.tracker.download_model(info.model_uri, client.get_workspace_path("dl")))
     assert not list(local.rglob("model.safetensors"))
     assert (local / "artifacts" / "adapter" / "adapters.safetensors").is_file()

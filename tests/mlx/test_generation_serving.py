@@ -1,4 +1,4 @@
-"""deploy_model on folders without a predictor: the spec's call on an mlx-lm adapter, MLflow folders.
+"""deploy_model on folders without a predictor: the spec's call on an mlx-lm adapter; MLmodel.
 
 Real mlx-lm training (its own command line), real BentoML serving over HTTP, real MLX on the CPU.
 """
@@ -63,7 +63,9 @@ def test_spec_call_serves_greedy_generation_like_mlx_lm(
     assert single["completions"] == answer["completions"][:1]
 
 
-def test_bento_records_lineage(served: tuple[dict[str, Any], Any], lora_project: MLOpsClient) -> None:
+def test_bento_records_lineage(
+    served: tuple[dict[str, Any], Any], lora_project: MLOpsClient
+) -> None:
     result, _ = served
     bento = lora_project.deployer.find(result["bento_tag"])
     assert bento["kind"] == "bento"
@@ -95,7 +97,9 @@ def test_bad_requests_are_answered_400(
 def test_sampling_with_temperature(served: tuple[dict[str, Any], Any]) -> None:
     _, server = served
     answer = server.generate(PROMPTS[:2], max_tokens=6, temperature=1.0)
-    assert len(answer["completions"]) == 2 and all(isinstance(c, str) for c in answer["completions"])
+    assert len(answer["completions"]) == 2 and all(
+        isinstance(c, str) for c in answer["completions"]
+    )
     with pytest.raises(InvalidInputError, match="HTTP 400"):
         server.generate([], max_tokens=4)
 
@@ -114,7 +118,9 @@ def test_missing_base_model_is_one_clear_error(
     assert not lora_project.deployer.model_exists("broken:latest")  # nothing was written
 
 
-def test_local_mlflow_model_folders(lora_project: MLOpsClient, tiny_base: Path, cli_adapter: Path) -> None:
+def test_local_mlflow_model_folders(
+    lora_project: MLOpsClient, tiny_base: Path, cli_adapter: Path
+) -> None:
     """A folder with an MLmodel file deploys: tabular on /predict, a logged adapter on /generate."""
     import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression
@@ -131,7 +137,9 @@ def test_local_mlflow_model_folders(lora_project: MLOpsClient, tiny_base: Path, 
 
     with lora_project.start_run():
         info = log_adapter(lora_project, cli_adapter)
-    folder = lora_project.tracker.download_model(info.model_uri, lora_project.get_workspace_path("m"))
+    folder = lora_project.tracker.download_model(
+        info.model_uri, lora_project.get_workspace_path("m")
+    )
     adapter = lora_project.deploy_model(folder, "adapter-folder", build_bento=False)
     assert adapter["api"]["route"] == "/generate"
     with lora_project.serve(adapter["model_tag"]) as server:

@@ -61,7 +61,9 @@ def test_lora_train_records_everything(repo: Path, tiny_base: Path, lora_data: P
 
 
 def test_lora_train_rejects_bad_input_before_a_run(repo: Path, tiny_base: Path) -> None:
-    missing = _mlops(["lora", "train", "-p", "lora", "--", "--model", "no/such-model", "--train"], repo)
+    missing = _mlops(
+        ["lora", "train", "-p", "lora", "--", "--model", "no/such-model", "--train"], repo
+    )
     assert missing.returncode == 1
     assert "base model 'no/such-model' cannot be found" in missing.stderr
     client = MLOpsClient.from_project("lora", repo_root=repo)

@@ -38,7 +38,9 @@ def _tiny_peft(root: Path, tiny_base: Path) -> tuple[Path, Path]:
     tokenizer.save_pretrained(str(base))
     from transformers import AutoModelForCausalLM
 
-    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    lora = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
     model = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)), lora)
     adapter = root / "peft-adapter"
     model.save_pretrained(str(adapter))
@@ -49,15 +51,22 @@ def _greedy(base: Path, adapter: Path, prompts: list[str], max_tokens: int) -> l
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    model = peft.PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base)), str(adapter))
+    model = peft.PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(base)), str(adapter)
+    )
     out = []
     for prompt in prompts:
         ids = tokenizer(prompt, return_tensors="pt")
         with torch.no_grad():
             tokens = model.eval().generate(
-                **ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                **ids,
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
             )
-        out.append(tokenizer.decode(tokens[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+        out.append(
+            tokenizer.decode(tokens[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        )
     return out
 
 
