@@ -20,17 +20,27 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
+    kind: Annotated[
+        str | None,
+        typer.Argument(help="'lora': the LoRA lifecycle on MLX; default the tabular demo."),
+    ] = None,
     directory: Annotated[
-        Path, typer.Option("--dir", help="Folder to run in (made a git repository).")
-    ] = Path("mlops-demo"),
+        Path | None,
+        typer.Option("--dir", help="Folder to run in (default mlops-demo, mlops-lora-demo)."),
+    ] = None,
     keep_serving: Annotated[
         bool, typer.Option("--keep-serving", help="Leave the model endpoint up at the end.")
     ] = False,
 ) -> None:
     """Run the whole lifecycle on the embedded defaults: data, training, serving, monitoring."""
-    from mlops.demo import run_demo
-
-    result = run_demo(directory, keep_serving=keep_serving, console=console)
+    if kind not in (None, "lora"):
+        raise typer.BadParameter(f"unknown demo {kind!r}: use `mlops demo` or `mlops demo lora`")
+    if kind == "lora":
+        from mlops.demo_lora import run_lora_demo as run
+    else:
+        from mlops.demo import run_demo as run
+    folder = directory or Path("mlops-lora-demo" if kind else "mlops-demo")
+    result = run(folder, keep_serving=keep_serving, console=console)
     if keep_serving and result.server is not None:
         console.print(f"serving at {result.endpoint}; press Ctrl-C to stop")
         try:

@@ -147,7 +147,7 @@ def run_lora_training(
         run_id = run.info.run_id
         data_version = None
         if version_data and data.is_dir():
-            data_version = client.dvc_add(data)
+            data_version = client.dvc_add(data.resolve())
             client.dvc_push()
         callback = _train(client, run_id, argv, args)
         info = _log_adapter(client, Path(str(args.adapter_path)), register_as)

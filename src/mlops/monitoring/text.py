@@ -11,7 +11,9 @@ column                      descriptor
 ``<col>_length``            ``TextLength``: characters
 ``<col>_words``             ``WordCount``: words
 ``<col>_sentences``         ``SentenceCount``: sentences
-``<col>_non_letter_share``  ``NonLetterCharacterPercentage``: % of characters not a letter
+``<col>_non_letter_share``  % of characters neither a letter nor a space (Evidently's
+                            ``NonLetterCharacterPercentage`` rule, as a ``CustomColumnDescriptor``
+                            that also takes empty completions)
 ``<col>_oov_share``         % of words the reference never used (a ``CustomColumnDescriptor``
                             over the reference's vocabulary: Evidently's own OOV descriptor
                             downloads NLTK's English word list)
@@ -33,16 +35,10 @@ from typing import Any
 import pandas as pd
 from evidently import DataDefinition, Dataset
 from evidently.core.datasets import DatasetColumn
-from evidently.descriptors import (
-    CustomColumnDescriptor,
-    NonLetterCharacterPercentage,
-    SentenceCount,
-    TextLength,
-    WordCount,
-)
+from evidently.descriptors import CustomColumnDescriptor, SentenceCount, TextLength, WordCount
 from evidently.legacy.core import ColumnType
 
-from mlops.errors import InvalidInputError
+from mlops.errors import InvalidInputError, translate_errors
 
 __all__ = [
     "TEXT_COLUMNS",
@@ -134,24 +130,39 @@ def descriptor_frame(frame: pd.DataFrame, vocabulary: set[str]) -> pd.DataFrame:
             TextLength(c, alias=f"{c}_length"),
             WordCount(c, alias=f"{c}_words"),
             SentenceCount(c, alias=f"{c}_sentences"),
-            NonLetterCharacterPercentage(c, alias=f"{c}_non_letter_share"),
-            CustomColumnDescriptor(c, _oov_share(vocabulary), alias=f"{c}_oov_share"),
+            CustomColumnDescriptor(c, _per_text(_non_letter_share), alias=f"{c}_non_letter_share"),
+            CustomColumnDescriptor(c, _per_text(_oov(vocabulary)), alias=f"{c}_oov_share"),
         ]
-    dataset = Dataset.from_pandas(
-        texts, data_definition=DataDefinition(text_columns=columns), descriptors=descriptors
-    )
     names = [d.alias for d in descriptors]
-    described = dataset.as_dataframe()[names].astype(float)
+    with translate_errors("monitoring", "text_descriptors", hint="pass prompts as strings"):
+        dataset = Dataset.from_pandas(
+            texts, data_definition=DataDefinition(text_columns=columns), descriptors=descriptors
+        )
+        described = dataset.as_dataframe()[names].astype(float)
     rest = frame.drop(columns=columns).reset_index(drop=True)
     return pd.concat([described, rest], axis=1)
 
 
-def _oov_share(vocabulary: set[str]) -> Any:
-    def oov_share(column: DatasetColumn) -> DatasetColumn:
-        def share(text: str) -> float:
-            found = words(text)
-            return 100.0 * sum(w not in vocabulary for w in found) / len(found) if found else 0.0
+def _per_text(measure: Any) -> Any:
+    """An Evidently column function applying ``measure(text) -> float`` to every text."""
 
-        return DatasetColumn(type=ColumnType.Numerical, data=column.data.map(share))
+    def describe(column: DatasetColumn) -> DatasetColumn:
+        return DatasetColumn(type=ColumnType.Numerical, data=column.data.map(measure))
+
+    describe.__name__ = getattr(measure, "__name__", "describe")
+    return describe
+
+
+def _non_letter_share(text: str) -> float:
+    """% of characters that are neither letters nor spaces (0 for an empty text)."""
+    if not text:
+        return 0.0
+    return 100.0 * sum(not ch.isalpha() and ch != " " for ch in text) / len(text)
+
+
+def _oov(vocabulary: set[str]) -> Any:
+    def oov_share(text: str) -> float:
+        found = words(text)
+        return 100.0 * sum(w not in vocabulary for w in found) / len(found) if found else 0.0
 
     return oov_share
