@@ -172,7 +172,8 @@ def _in_process(result: LoraDemoResult, prompts: list[str]) -> list[str]:
     import mlx_lm
 
     adapter = result.training["adapter_path"]
-    model, tokenizer = mlx_lm.load(result.base_model, adapter_path=adapter)
+    loaded: Any = mlx_lm.load(result.base_model, adapter_path=adapter)
+    model, tokenizer = loaded[0], loaded[1]
     return [mlx_lm.generate(model, tokenizer, p, max_tokens=MAX_TOKENS) for p in prompts]
 
 

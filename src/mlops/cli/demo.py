@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,12 +35,16 @@ def demo(
     """Run the whole lifecycle on the embedded defaults: data, training, serving, monitoring."""
     if kind not in (None, "lora"):
         raise typer.BadParameter(f"unknown demo {kind!r}: use `mlops demo` or `mlops demo lora`")
-    if kind == "lora":
-        from mlops.demo_lora import run_lora_demo as run
-    else:
-        from mlops.demo import run_demo as run
     folder = directory or Path("mlops-lora-demo" if kind else "mlops-demo")
-    result = run(folder, keep_serving=keep_serving, console=console)
+    result: Any
+    if kind == "lora":
+        from mlops.demo_lora import run_lora_demo
+
+        result = run_lora_demo(folder, keep_serving=keep_serving, console=console)
+    else:
+        from mlops.demo import run_demo
+
+        result = run_demo(folder, keep_serving=keep_serving, console=console)
     if keep_serving and result.server is not None:
         console.print(f"serving at {result.endpoint}; press Ctrl-C to stop")
         try:

@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
     "train",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-def train(
+def train(  # noqa: PLR0917 - typer maps each parameter to an option
     ctx: typer.Context,
     project: ProjectOption = None,
     repo_root: RootOption = None,

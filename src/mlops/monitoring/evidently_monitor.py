@@ -34,6 +34,7 @@ from evidently.ui.workspace import Workspace as EvidentlyWorkspace
 
 from mlops.config import Settings
 from mlops.errors import InvalidInputError, MLOpsClientError, translate_errors
+from mlops.monitoring import text
 from mlops.monitoring.outcome import CheckOutcome
 from mlops.monitoring.reader import number, read_outcome
 from mlops.monitoring.sampling import sample_positions
@@ -48,7 +49,6 @@ from mlops.monitoring.schema import (
     role_names,
     sorted_labels,
 )
-from mlops.monitoring import text
 from mlops.monitoring.state import evidently_workspace
 
 __all__ = ["EvidentlyMonitor", "read_frame"]
