@@ -30,7 +30,7 @@ from typing import Any
 from mlops.errors import InvalidInputError, MLOpsClientError, NotFoundError
 from mlops.serving.generation_runtime import GENERATION_KINDS
 from mlops.serving.sources import ModelSource, _find_registered_version
-from mlops.serving.template import SERVICE_CLASS, ServiceSource, module_name_for, write_service
+from mlops.serving.template import SERVICE_CLASS, ServiceSource, write_service
 from mlops.tags import ADAPTER_DIGEST_TAG
 
 __all__ = [
@@ -319,7 +319,6 @@ def write_generation_service(
     folder = services_dir / model_tag.replace(":", "-")
     service = write_service(folder, model_tag, code, {RUNTIME_FILE: runtime})
     (folder / "requirements.txt").write_text("\n".join(REQUIREMENTS[metadata["kind"]]) + "\n")
-    assert service.module == module_name_for(model_tag)
     return service
 
 
