@@ -24,6 +24,8 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
         "mlops.tracking._reads",
         "mlops.tracking._errors",
         "mlops.serving.runtime",  # copied into each Bento: it loads the model
+        "mlops.integrations.mlx_adapter",  # builds an MLflow pyfunc model of an adapter
+        "mlops.integrations.mlx_adapter_pyfunc",  # copied into that model: loads it
     ),
     "sqlalchemy": ("mlops.tracking._errors",),
     "requests": ("mlops.tracking._errors",),
@@ -33,8 +35,26 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "dvc_data": ("mlops.versioning._dvc",),
     "scmrepo": ("mlops.versioning._dvc",),
     "bentoml": ("mlops.serving._bentoml",),
-    "evidently": ("mlops.monitoring._evidently",),
-    "pandas": ("mlops.monitoring._evidently", "mlops.serving.runtime"),
+    "evidently": ("mlops.monitoring._evidently", "mlops.monitoring.text"),
+    "pandas": (
+        "mlops.monitoring._evidently",
+        "mlops.monitoring.text",  # part of the Evidently adapter: text descriptors
+        "mlops.serving.runtime",
+        "mlops.demo_lora",  # the demo is user code: it builds its own frames
+    ),
+    # MLX, mlx-lm and the Hugging Face stack: the LoRA integration, the tiny model builder,
+    # the generation runtime copied into each Bento, the MLX memory probe.
+    **{
+        tool: (
+            "mlops.integrations.mlx_lm",
+            "mlops.integrations.mlx_lm_cli",
+            "mlops.testing.tiny_llama",
+            "mlops.serving.generation_runtime",
+            "mlops.hardware.mlx",
+            "mlops.demo_lora",  # compares the served output with mlx-lm's own, in process
+        )
+        for tool in ("mlx", "mlx_lm", "transformers", "tokenizers", "peft", "torch")
+    },
     "pynvml": ("mlops.hardware.nvidia",),
     "fastapi": ("mlops.dashboard.app",),
     "uvicorn": ("mlops.dashboard.app",),
@@ -58,7 +78,16 @@ LAYERS = (
         "mlops.hardware",
     ),
     ("mlops.client",),
-    ("mlops.dashboard", "mlops.demo", "mlops.cli", "mlops.__main__", "mlops"),
+    (
+        "mlops.dashboard",
+        "mlops.demo",
+        "mlops.demo_lora",
+        "mlops.integrations",
+        "mlops.testing",
+        "mlops.cli",
+        "mlops.__main__",
+        "mlops",
+    ),
 )
 
 

@@ -7,7 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("mlflow", "dvc", "bentoml", "evidently", "pandas", "sklearn", "torch", "numpy")
+HEAVY = (
+    "mlflow",
+    "dvc",
+    "bentoml",
+    "evidently",
+    "pandas",
+    "sklearn",
+    "torch",
+    "numpy",
+    "mlx",
+    "mlx_lm",
+    "transformers",
+    "tokenizers",
+    "peft",
+)
 
 SCRIPT = f"""
 import json, sys

@@ -81,6 +81,7 @@ COMPONENTS: dict[str, Component] = {
             "postgres", "psycopg2", "psycopg2-binary", "postgres", "PostgreSQL tracking store"
         ),
         Component("dashboard", "fastapi", "fastapi", "dashboard", "the local dashboard"),
+        Component("mlx", "mlx_lm", "mlx-lm", "mlx", "LoRA fine-tuning and text generation on MLX"),
     )
 }
 

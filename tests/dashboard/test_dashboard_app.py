@@ -181,8 +181,9 @@ def test_all_projects_lists_valid_workspace_folders_only(tmp_path: Path) -> None
 
 def test_runs_not_synced_yet_are_marked(tmp_path: Path) -> None:
     """A run logged offline shows under "Not synced yet"; it is not lost from sight."""
-    from mlops.client import MLOpsClient
     from tests.conftest import free_port
+
+    from mlops.client import MLOpsClient
 
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the run starts offline
     away = MLOpsClient.from_project("away", repo_root=tmp_path, tracking_uri=dead)

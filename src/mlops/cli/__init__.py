@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from mlops.cli import dashboard, data, demo, hardware, monitor, serve
+from mlops.cli import dashboard, data, demo, hardware, lora, monitor, serve
 from mlops.cli._common import err_console
 from mlops.cli._output import configure_output
 from mlops.cli.core import register_core
@@ -61,6 +61,7 @@ register_core(app)
 app.add_typer(data.app, name="data", help="Data versions on DVC, linked to runs.")
 app.add_typer(monitor.app, name="monitor", help="Drift and performance monitoring on Evidently.")
 app.add_typer(hardware.app, name="hardware", help="What this machine's hardware probes report.")
+app.add_typer(lora.app, name="lora", help="LoRA fine-tuning with mlx-lm, tracked in a run.")
 serve.register(app)
 dashboard.register(app)
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from mlops.cli._common import ProjectOption, RootOption, console, get_client
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from mlops.cli._tree import render_lineage
 
 __all__ = ["register"]
 
@@ -23,17 +21,31 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
+    kind: Annotated[
+        str | None,
+        typer.Argument(help="'lora': the LoRA lifecycle on MLX; default the tabular demo."),
+    ] = None,
     directory: Annotated[
-        Path, typer.Option("--dir", help="Folder to run in (made a git repository).")
-    ] = Path("mlops-demo"),
+        Path | None,
+        typer.Option("--dir", help="Folder to run in (default mlops-demo, mlops-lora-demo)."),
+    ] = None,
     keep_serving: Annotated[
         bool, typer.Option("--keep-serving", help="Leave the model endpoint up at the end.")
     ] = False,
 ) -> None:
     """Run the whole lifecycle on the embedded defaults: data, training, serving, monitoring."""
-    from mlops.demo import run_demo
+    if kind not in (None, "lora"):
+        raise typer.BadParameter(f"unknown demo {kind!r}: use `mlops demo` or `mlops demo lora`")
+    folder = directory or Path("mlops-lora-demo" if kind else "mlops-demo")
+    result: Any
+    if kind == "lora":
+        from mlops.demo_lora import run_lora_demo
 
-    result = run_demo(directory, keep_serving=keep_serving, console=console)
+        result = run_lora_demo(folder, keep_serving=keep_serving, console=console)
+    else:
+        from mlops.demo import run_demo
+
+        result = run_demo(folder, keep_serving=keep_serving, console=console)
     if keep_serving and result.server is not None:
         console.print(f"serving at {result.endpoint}; press Ctrl-C to stop")
         try:
@@ -55,41 +67,3 @@ def lineage(
         console.print_json(json.dumps(chain, default=str))
     else:
         render_lineage(chain, console)
-
-
-def render_lineage(chain: dict[str, Any], out: Console) -> None:
-    """Print a lineage chain (``client.lineage()``) as a tree."""
-    from rich.tree import Tree
-
-    from mlops.monitoring.results import LIMIT_SUFFIX
-
-    model = chain["model"]
-    tree = Tree(f"[bold]{model['name']} v{model['version']}[/]  ({model['source']})")
-    data = tree.add("data versions")
-    for v in chain["data"] or [{"path": "(none recorded)", "md5": ""}]:
-        data.add(f"{v['path']}  md5 {v['md5']}")
-    run = chain["run"]
-    if run:
-        node = tree.add(f"run {run['run_id']} ({run['status']})")
-        node.add("params: " + ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())))
-        node.add("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(run["metrics"].items())))
-    bentos = tree.add("bentos")
-    for b in chain["bentos"] or [{"tag": "(none built)", "path": ""}]:
-        bentos.add(f"{b['tag']}  {b['path']}")
-    mon = chain["monitoring"]
-    node = tree.add(
-        f"monitoring: {mon['checks']} checks, reference {mon['reference'].get('digest')}"
-    )
-    if mon["latest"]:
-        latest = mon["latest"]
-        keys = sorted(k for k in latest if "/" not in k and not k.endswith(LIMIT_SUFFIX))
-        node.add("latest check: " + ", ".join(f"{k}={_shown(k, latest[k])}" for k in keys))
-    out.print(tree)
-
-
-def _shown(key: str, value: float) -> str:
-    from mlops.monitoring.results import BOOLEAN_METRICS
-
-    if key in BOOLEAN_METRICS:  # yes/no facts, logged to MLflow as 1/0
-        return "yes" if value else "no"
-    return f"{value:.4g}"

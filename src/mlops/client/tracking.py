@@ -160,12 +160,12 @@ class TrackingMixin(ClientBase):
                     self._run_stack.remove(run_id)
             self._telemetry().finish_run(run_id, status, self.settings.telemetry.flush_timeout)
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log hyperparameters on the active run (values become strings).
+    def log_params(self, params: Mapping[str, Any], run_id: str | None = None) -> None:
+        """Log hyperparameters on the active run, or ``run_id`` (values become strings).
 
         Re-logging a key with a different value raises before anything is written.
         """
-        run_id = self._require_run("log_params")
+        run_id = self._require_run("log_params", run_id)
         values = validate_params(params)
         known = self._run_state(run_id).params
         for key, value in values.items():
@@ -192,7 +192,9 @@ class TrackingMixin(ClientBase):
         run_id = self._require_run("set_tags")
         self._set_run_tags(run_id, validate_tags(tags, "set_tags"), "set_tags")
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None
+    ) -> None:
         """Log metric values on the active run without waiting on the tracking store.
 
         Each point is appended to the project's write-ahead log before the call
@@ -203,8 +205,9 @@ class TrackingMixin(ClientBase):
             metrics: ``{"loss": 0.42, ...}``; keys up to 250 characters of
                 letters, digits, ``_ - . / :`` and spaces; values real numbers.
             step: Training step, a 64-bit integer; default 0.
+            run_id: Another run of this client's project than the active one.
         """
-        self._submit_metrics(metrics, step, operation="log_metrics")
+        self._submit_metrics(metrics, step, run_id=run_id, operation="log_metrics")
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         """Upload one file to the active run's artifacts (staged for later when offline)."""

@@ -41,12 +41,14 @@ def detect_probes(
     """
     from mlops.hardware.apple import AppleSiliconProbe
     from mlops.hardware.cpu import PsutilProbe
+    from mlops.hardware.mlx import MLXMemoryProbe
     from mlops.hardware.nvidia import NvidiaProbe
 
     candidates: list[Probe] = [
         PsutilProbe(),
         NvidiaProbe(),
         AppleSiliconProbe(powermetrics=powermetrics, macmon=macmon, interval=interval),
+        MLXMemoryProbe(),
     ]
     found = []
     for probe in candidates:

@@ -34,6 +34,7 @@ from evidently.ui.workspace import Workspace as EvidentlyWorkspace
 
 from mlops.config import Settings
 from mlops.errors import ErrorMap, InvalidInputError, MLOpsClientError, translate_errors
+from mlops.monitoring import text
 from mlops.monitoring.outcome import CheckOutcome
 from mlops.monitoring.reader import number, read_outcome
 from mlops.monitoring.sampling import sample_positions
@@ -130,6 +131,7 @@ class EvidentlyMonitor:
     def set_reference(self, df: Any, target: str | None, prediction: str | None) -> ReferenceSchema:
         """Validate ``df``, sample it above ``max_rows``, and store it with its schema."""
         frame = _frame(df, "set_reference_data")
+        frame, text_vocabulary = text.prepare_reference(frame)  # prompts -> text descriptors
         check_roles(list(frame.columns), target, prediction, "set_reference_data")
         frame, sampled = self._sample(frame)
         reject_empty_columns(_empty_columns(frame), "set_reference_data")
@@ -146,6 +148,7 @@ class EvidentlyMonitor:
             frame.to_parquet(tmp, index=False)
         schema.digest = file_digest(tmp)
         tmp.replace(self.data_path)
+        text.save_vocabulary(self.folder, text_vocabulary)
         schema.save(self.schema_path)  # written last: it is what marks the reference as set
         self._cache = (schema.digest, frame)
         return schema
@@ -247,6 +250,7 @@ class EvidentlyMonitor:
         """Validate the batch; sample both frames; name role columns as the reference does."""
         frame = _frame(df, "monitor_predictions")
         schema, reference = self.load_reference()
+        frame = text.prepare_batch(frame, self.folder)  # prompts -> text descriptors
         check_roles(list(frame.columns), target, prediction, "monitor_predictions")
         names, skipped = role_names(list(frame.columns), schema, target, prediction)
         check_batch(schema, _batch_dtypes(frame, names))

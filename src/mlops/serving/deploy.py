@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import InvalidInputError
-from mlops.serving import sources
+from mlops.serving import generation, sources
 from mlops.serving.template import ServiceSource, api_description, render_service, write_service
 from mlops.versioning.lineage import versions_from_datasets
 
@@ -68,7 +68,10 @@ class DeployPlanner:
                 model_id=origin["model_id"],
                 data_versions=versions_from_datasets(origin["datasets"]),
             )
-        folder = Path(model_path).expanduser().resolve()
+        folder = generation.local_folder(model_path, self.serving_dir.parent)
+        kind = None if predictor else generation.detect_folder_kind(folder)
+        if kind is not None:  # an adapter, a full model or an MLflow model: no predictor needed
+            return generation.folder_source(folder, kind, lambda: self._tracker("deploy_model"))
         spec = sources.check_predictor(folder, predictor)
         return sources.ModelSource(kind="predictor", uri=str(folder), predictor=spec)
 
@@ -82,6 +85,7 @@ class DeployPlanner:
             "registered_version": source.registered_version,
             "model_id": source.model_id,
             "data_versions": source.data_versions,
+            **generation.extra_labels(source),
         }
 
     def import_model(
@@ -105,6 +109,7 @@ class DeployPlanner:
                 "signature": signature,
                 "columns": _columns(signature),
                 "data_versions": source.data_versions,
+                **generation.generation_metadata(source, files),
             }
             tag = self.deployer.import_model(name, version, files, labels, metadata)
         finally:
@@ -112,8 +117,8 @@ class DeployPlanner:
         return tag, metadata
 
     def _fetch(self, source: sources.ModelSource, scratch: Path) -> Path:
-        if source.kind == "predictor":
-            return Path(source.uri)
+        if source.kind != "mlflow" or source.extra.get("local"):
+            return Path(source.uri)  # a folder: imported as it is
         uri = f"models:/{source.model_id}" if source.model_id else source.uri
         local = self._tracker("deploy_model").download_model(uri, scratch)
         return Path(local)
@@ -122,6 +127,10 @@ class DeployPlanner:
         self, model_tag: str, metadata: dict[str, Any], labels: dict[str, str]
     ) -> ServiceSource:
         """(Re)write the service folder of ``model_tag``."""
+        if metadata["kind"] in generation.GENERATION_KINDS:
+            return generation.write_generation_service(
+                self._dir("services"), model_tag, metadata, labels
+            )
         name = model_tag.partition(":")[0]
         extras: dict[str, Path] = {}
         if metadata.get("predictor"):
@@ -149,7 +158,9 @@ class DeployPlanner:
             "bento_tag": None,
             "bento_path": None,
             "bentoml_home": str(self.deployer.home),
-            "api": api_description(metadata["columns"], metadata["signature"]),
+            "api": generation.api_description()
+            if metadata["kind"] in generation.GENERATION_KINDS
+            else api_description(metadata["columns"], metadata["signature"]),
             "labels": labels,
         }
 

@@ -183,6 +183,19 @@ class ModelServer:
             )
         return list(json.loads(body))
 
+    def generate(
+        self, prompts: str | list[str], max_tokens: int = 64, temperature: float = 0.0
+    ) -> dict[str, Any]:
+        """POST prompts to ``/generate`` (text-generation Bentos); completions and token counts.
+
+        Raises:
+            InvalidInputError: the service answered 4xx (its message says why).
+            ConnectionFailedError: the server is gone or answered 5xx.
+        """
+        from mlops.serving.generation import generate_over_http
+
+        return generate_over_http(self, prompts, max_tokens, temperature)
+
     def post(self, route: str, body: bytes) -> tuple[int, bytes]:
         """POST raw ``body`` (JSON) to ``route``; the status and body.
 

@@ -46,6 +46,7 @@ class ModelSource:
         model_id: MLflow 3 logged-model id (``m-...``), when known.
         predictor: ``package.module:Class`` for folders.
         data_versions: The run's DVC data versions, when it has a run.
+        extra: What a generation folder needs (base model, kind, ...).
     """
 
     kind: str
@@ -56,6 +57,7 @@ class ModelSource:
     model_id: str | None = None
     predictor: str | None = None
     data_versions: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _invalid(
@@ -129,7 +131,8 @@ def check_predictor(folder: Path, predictor: str | None) -> str:
         )
     if not predictor:
         raise _invalid(
-            f"deploying the folder {str(folder)!r} needs a predictor",
+            f"deploying the folder {str(folder)!r} needs a predictor: it is no model folder "
+            "mlops knows (MLflow model, mlx-lm or PEFT adapter, MLX/Hugging Face model)",
             "pass predictor='package.module:Class' "
             "(a class with __init__(self, path) and predict(self, data))",
         )

@@ -240,6 +240,17 @@ class ModelOperations:
                 )
         return str(found[0].model_id) if found else None
 
+    def registered_version_of(
+        self, run_id: str, model_id: str | None = None
+    ) -> tuple[str, str] | None:
+        """``(name, version)`` of the one registered version from ``run_id`` (and ``model_id``)."""
+        out: dict[str, Any] = {"run_id": run_id, "model_id": model_id, "registered_model": None}
+        with translate_errors("tracking", "search_model_versions", MLFLOW_ERRORS):
+            self._find_registered_version(out)
+        if out["registered_model"] is None:
+            return None
+        return str(out["registered_model"]), str(out["registered_version"])
+
     def _find_registered_version(self, out: dict[str, Any]) -> None:
         """Fill in the registered version pointing at the same model, when exactly one does."""
         versions = list(self._client.search_model_versions(f"run_id = '{out['run_id']}'"))
