@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -16,14 +19,40 @@ from tests.mlx.conftest import PROMPTS, mlx_greedy
 pytestmark = pytest.mark.integration
 
 
+@contextmanager
+def on_store(client: MLOpsClient) -> Iterator[None]:
+    """MLflow's process-wide URIs on the project's store, as a user sets them."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(client.settings.tracking_uri)
+    mlflow.set_registry_uri(client.settings.tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def load_with_mlflow(client: MLOpsClient, uri: str) -> Any:
+    """``mlflow.pyfunc.load_model`` as a user calls it, on the project's store."""
+    with on_store(client):
+        return mlflow.pyfunc.load_model(uri)
+
+
+def download(client: MLOpsClient, uri: str, dst: Path) -> Path:
+    """The logged model's files, fetched with MLflow's own API."""
+    import mlflow.artifacts
+
+    with on_store(client):
+        return Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(dst)))
+
+
 def test_logged_adapter_predicts_like_mlx_lm(
     client: MLOpsClient, tiny_base: Path, cli_adapter: Path
 ) -> None:
     with client.start_run(run_name="log-adapter") as run:
         info = log_adapter(client, cli_adapter, registered_model_name="tiny-lora")
     assert info.registered_model_version == 1
-    with client.tracker.global_uris():  # MLflow's own loader, on this project's store
-        model = mlflow.pyfunc.load_model(info.model_uri)
+    model = load_with_mlflow(client, info.model_uri)  # MLflow's own loader
     expected = mlx_greedy(tiny_base, cli_adapter, PROMPTS, 12)
     assert model.predict(PROMPTS, params={"max_tokens": 12}) == expected
     # The base model is referenced, not copied.
@@ -33,7 +62,7 @@ def test_logged_adapter_predicts_like_mlx_lm(
         "base_model": str(tiny_base),
         "base_copied": False,
     }
-    local = Path(client.tracker.download_model(info.model_uri, client.get_workspace_path("dl")))
+    local = download(client, info.model_uri, client.get_workspace_path("dl"))
     assert not list(local.rglob("model.safetensors"))
     assert (local / "artifacts" / "adapter" / "adapters.safetensors").is_file()
     assert (local / "code" / "mlops_adapter_pyfunc.py").is_file()
@@ -46,7 +75,7 @@ def test_copy_base_and_bad_folders(client: MLOpsClient, tiny_base: Path, cli_ada
         info = log_adapter(client, cli_adapter, name="with-base", copy_base=True)
         with pytest.raises(InvalidInputError, match="not an mlx-lm adapter folder"):
             log_adapter(client, tiny_base)
-    local = Path(client.tracker.download_model(info.model_uri, client.get_workspace_path("dl2")))
+    local = download(client, info.model_uri, client.get_workspace_path("dl2"))
     assert (local / "artifacts" / "base" / "model.safetensors").is_file()
     model = client.load_model(info.model_uri)
     assert model.predict(PROMPTS[:1], params={"max_tokens": 5}) == mlx_greedy(

@@ -67,11 +67,10 @@ def test_bento_records_lineage(
     served: tuple[dict[str, Any], Any], lora_project: MLOpsClient
 ) -> None:
     result, _ = served
-    bento = lora_project.deployer.find(result["bento_tag"])
-    assert bento["kind"] == "bento"
-    assert bento["labels"]["project"] == "lora-finetuning-mlx"
-    assert bento["labels"]["source_uri"].endswith("outputs/checkpoints/final")
-    assert bento["labels"]["base_model"] == result["labels"]["base_model"]
+    labels = lora_project.bento_store.get(result["bento_tag"]).info.labels
+    assert labels["project"] == "lora-finetuning-mlx"
+    assert labels["source_uri"].endswith("outputs/checkpoints/final")
+    assert labels["base_model"] == result["labels"]["base_model"]
     assert (Path(result["bento_path"]) / "src" / "mlops_generation_runtime.py").is_file()
 
 
@@ -115,7 +114,8 @@ def test_missing_base_model_is_one_clear_error(
     with pytest.raises(NotFoundError, match="base model '/nowhere/tiny-base'") as info:
         lora_project.deploy_model(broken, "broken")
     assert info.value.component == "serving" and "adapter_config.json" in str(info.value.hint)
-    assert not lora_project.deployer.model_exists("broken:latest")  # nothing was written
+    stored = lora_project.settings.bentoml_home / "models" / "broken"
+    assert not stored.exists()  # nothing was written
 
 
 def test_local_mlflow_model_folders(
@@ -137,9 +137,9 @@ def test_local_mlflow_model_folders(
 
     with lora_project.start_run():
         info = log_adapter(lora_project, cli_adapter)
-    folder = lora_project.tracker.download_model(
-        info.model_uri, lora_project.get_workspace_path("m")
-    )
+    from tests.mlx.test_adapter_model import download
+
+    folder = download(lora_project, info.model_uri, lora_project.get_workspace_path("m"))
     adapter = lora_project.deploy_model(folder, "adapter-folder", build_bento=False)
     assert adapter["api"]["route"] == "/generate"
     with lora_project.serve(adapter["model_tag"]) as server:
