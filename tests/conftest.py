@@ -28,11 +28,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's MLOPS_* settings."""
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's MLOPS_* settings, and none leaks variables to the next
+    (MLflow exports its process-wide URIs to the environment; the CLI sets some too)."""
+    saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith("MLOPS_"):
             monkeypatch.delenv(name)
+    yield
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value and not name.startswith("MLOPS_"):
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -21,15 +21,27 @@ pytestmark = pytest.mark.integration
 
 @contextmanager
 def on_store(client: MLOpsClient) -> Iterator[None]:
-    """MLflow's process-wide URIs on the project's store, as a user sets them."""
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    """MLflow's process-wide URIs on the project's store, as a user sets them; all restored
+    afterwards (MLflow also exports them to the environment, where they would leak)."""
+    import os
+
+    from mlflow.tracking._model_registry import utils as registry
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved_env = {name: os.environ.get(name) for name in names}
+    saved = mlflow.get_tracking_uri(), registry._registry_uri
     mlflow.set_tracking_uri(client.settings.tracking_uri)
     mlflow.set_registry_uri(client.settings.tracking_uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
+        mlflow.set_tracking_uri(saved[0])
+        registry._registry_uri = saved[1]
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def load_with_mlflow(client: MLOpsClient, uri: str) -> Any:

@@ -73,7 +73,7 @@ class MLOpsCallback(TrainingCallback):  # type: ignore[misc]
         self.run_id = run_id or client.active_run_id
         if self.run_id is None:
             raise InvalidInputError(
-                "the mlx-lm callback needs a run to log to, and none is open",
+                "the mlx-lm callback needs an active run to log to, and none is open",
                 component="tracking",
                 operation="mlx_lm_callback",
                 hint="create it inside `with client.start_run():`, or pass run_id=",
