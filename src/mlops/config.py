@@ -103,6 +103,9 @@ class TelemetrySettings:
     agent_idle: float = opt(
         30.0, "seconds the delivery process stays up with nothing to deliver", "float"
     )
+    request_timeout: float = opt(
+        60.0, "seconds one delivery request may take on a busy server before a retry", "float"
+    )
     concurrency: int = opt(
         4, "metric batches in flight at once to a tracking server (1 on sqlite)", "int"
     )

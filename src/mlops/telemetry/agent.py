@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         print("mlops agent: no settings in the environment", file=sys.stderr)
         return 2
     settings = Settings.from_json(text)
+    # HTTP bounds the training process chose for itself are the agent's to choose again.
+    for name in os.environ.pop("MLOPS_HTTP_BOUNDS_CHOSEN", "").split(","):
+        if name:
+            os.environ.pop(name, None)
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

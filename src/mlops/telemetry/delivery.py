@@ -115,8 +115,10 @@ class Deliverer:
         self._workers = workers
 
     def _default_tracker(self) -> MLflowTracker:
-        from mlops.tracking._mlflow import MLflowTracker
+        from mlops.tracking._mlflow import MLflowTracker, configure_http_bounds
 
+        # A batch of 1,000 points on a busy server can take seconds: not the interactive bound.
+        configure_http_bounds(self.options.request_timeout, raise_timeout=True)
         return MLflowTracker(self.settings)
 
     @property

@@ -34,15 +34,31 @@ from mlops.tracking.source import source_tags
 __all__ = ["MLflowTracker", "configure_http_bounds"]
 
 
-def configure_http_bounds(timeout: float) -> None:
+#: Set in the environment to the names :func:`configure_http_bounds` chose (not the user).
+CHOSEN_ENV = "MLOPS_HTTP_BOUNDS_CHOSEN"
+
+
+def configure_http_bounds(request_timeout: float, raise_timeout: bool = False) -> None:
     """Bound MLflow's HTTP waits (default: 7 retries, 120 s each, ~246 s to fail).
 
-    Only variables the user has not set are changed; they are process-wide.
+    ``request_timeout`` is each request's limit (``raise_timeout``: also over a lower
+    one chosen here before, for delivery). Only variables the user has not set are
+    changed; they are process-wide, and named in ``MLOPS_HTTP_BOUNDS_CHOSEN`` so a
+    child process (the delivery agent) knows they are ours to choose again.
     """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout / 3))))
+    chosen = set(filter(None, os.environ.get(CHOSEN_ENV, "").split(",")))
+    defaults = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(request_timeout))),
+    }
+    for name, value in defaults.items():
+        ours = name in chosen
+        if name not in os.environ or (raise_timeout and ours and name.endswith("_TIMEOUT")):
+            os.environ[name] = value
+            chosen.add(name)
+    os.environ[CHOSEN_ENV] = ",".join(sorted(chosen))
 
 
 class MLflowTracker(ModelOperations, ReadOperations):
@@ -58,7 +74,7 @@ class MLflowTracker(ModelOperations, ReadOperations):
         self.settings = settings
         self.uri = settings.tracking_uri
         self.registry_uri = settings.tracking.registry_uri or self.uri
-        configure_http_bounds(settings.tracking.timeout)
+        configure_http_bounds(settings.tracking.timeout / 3)
         with translate_errors("tracking", "connect", MLFLOW_ERRORS):
             self._prepare_store()
             with _sqlite_init_lock(self.uri):

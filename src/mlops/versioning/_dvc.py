@@ -216,14 +216,9 @@ class DVCVersioner:
 
     def _configure(self, config: Config) -> None:
         local = config.read("local")
-        secrets = self.spec.local_config()
-        current_local = local.get("remote", {}).get(self.spec.name, {})
-        wrong_cache = local.get("core", {}).get("site_cache_dir") != str(self._site_cache_dir())
-        if wrong_cache or any(current_local.get(k) != v for k, v in secrets.items()):
-            with config.edit("local") as conf:  # .dvc/config.local: git-ignored by DVC
+        if local.get("core", {}).get("site_cache_dir") != str(self._site_cache_dir()):
+            with config.edit("local") as conf:
                 conf["core"]["site_cache_dir"] = str(self._site_cache_dir())
-                if secrets:
-                    conf["remote"].setdefault(self.spec.name, {}).update(secrets)
         committed = config.read("repo")
         self._reject_committed_credentials(committed)
         wanted = self.spec.committed_config()
@@ -234,6 +229,16 @@ class DVCVersioner:
             with config.edit("repo") as conf:
                 conf["remote"].setdefault(self.spec.name, {}).update(wanted)
                 conf["core"].setdefault("remote", self.spec.name)
+        self._configure_secrets(config)
+
+    def _configure_secrets(self, config: Config) -> None:
+        """The endpoint's credentials go to .dvc/config.local (git-ignored by DVC), after the
+        committed entry exists (DVC validates a remote's levels together)."""
+        secrets = self.spec.local_config()
+        current = config.read("local").get("remote", {}).get(self.spec.name, {})
+        if secrets and any(current.get(k) != v for k, v in secrets.items()):
+            with config.edit("local") as conf:
+                conf["remote"].setdefault(self.spec.name, {}).update(secrets)
 
     def _reject_committed_credentials(self, committed: dict[str, Any]) -> None:
         for name, conf in committed.get("remote", {}).items():
