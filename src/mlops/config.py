@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import ConfigurationError, redact
+from mlops.invocation import mlops_command
 
 __all__ = [
     "PROJECT_NAME_PATTERN",
@@ -371,7 +372,8 @@ def _read_table(path: Path) -> dict[str, Any]:
             f"cannot read {path}: {exc}",
             component="config",
             operation="load",
-            hint="fix the TOML syntax, or run `mlops init --force` for a fresh file",
+            hint=f"fix the TOML syntax, or run `{mlops_command('init', '--force')}` "
+            "for a fresh file",
         ) from exc
     if path.name == "pyproject.toml":
         table = data.get("tool", {}).get("mlops", {})

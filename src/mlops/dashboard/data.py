@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.config import PROJECT_NAME_PATTERN, load_settings
 from mlops.errors import NotFoundError
+from mlops.invocation import mlops_command
 
 if TYPE_CHECKING:
     from mlops.client import MLOpsClient
@@ -61,7 +62,7 @@ class DashboardData:
                 f"this dashboard serves project {self.only!r} only, not {name!r}",
                 component="dashboard",
                 operation="read",
-                hint="start `mlops dashboard` without --project to see every project",
+                hint=f"start `{mlops_command('dashboard')}` without --project to see every project",
             )
         with self._lock:
             if name not in self._projects:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import InvalidInputError, NotFoundError
+from mlops.invocation import mlops_command
 
 __all__ = [
     "TASKS",
@@ -101,7 +102,8 @@ class ReferenceSchema:
                 "no reference data is set for this project",
                 component=COMPONENT,
                 operation="monitor_predictions",
-                hint="call client.set_reference_data(df) or run `mlops monitor set-reference FILE`",
+                hint="call client.set_reference_data(df) or run "
+                f"`{mlops_command('monitor', 'set-reference', 'FILE')}`",
             )
         return cls(**json.loads(path.read_text()))
 

@@ -41,6 +41,7 @@ from mlops.errors import (
     NotFoundError,
     translate_errors,
 )
+from mlops.invocation import mlops_command
 from mlops.serving.template import ServiceSource
 
 __all__ = ["BENTOML_ERRORS", "BentoMLDeployer", "StoredItem", "bento_summary"]
@@ -227,7 +228,8 @@ class BentoMLDeployer:
             f"no Bento and no model called {tag!r} in {self.home}",
             component="serving",
             operation="serve",
-            hint="deploy it first (client.deploy_model(...) or `mlops deploy`), or check the tag",
+            hint="deploy it first (client.deploy_model(...) or "
+            f"`{mlops_command('deploy', '--help')}`), or check the tag",
         )
 
     def containerize(self, tag: str, image_tag: str | None = None) -> str:

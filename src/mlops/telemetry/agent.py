@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import redact
+from mlops.invocation import mlops_command
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -210,7 +211,11 @@ def spawn(settings: Settings, wal_dir: Path) -> subprocess.Popen[bytes] | None:
                 close_fds=True,
             )
     except OSError as exc:
-        log.warning("mlops: cannot start the delivery agent (%s); run `mlops sync`", exc)
+        log.warning(
+            "mlops: cannot start the delivery agent (%s); run `%s`",
+            exc,
+            mlops_command("sync", "-p", settings.project, "--repo-root", settings.root),
+        )
         return None
 
 

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from mlops.errors import ConnectionFailedError, redact
+from mlops.invocation import mlops_command
 
 __all__ = ["auth_header", "check_server", "probe_server", "split_credentials"]
 
@@ -92,5 +93,6 @@ def check_server(uri: str, timeout: float) -> None:
         f"no MLflow tracking server answered at {redact(uri)} within {timeout:g} s ({problem})",
         component="tracking",
         operation="connect",
-        hint="start it (`mlops server start`), fix MLOPS_TRACKING_URI, or raise tracking.timeout",
+        hint=f"start it (`{mlops_command('server', 'start')}`), fix MLOPS_TRACKING_URI, "
+        "or raise tracking.timeout",
     )

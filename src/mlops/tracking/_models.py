@@ -22,6 +22,7 @@ import mlflow
 from mlflow.entities import LoggedModelOutput
 
 from mlops.errors import InvalidInputError, NotFoundError, translate_errors
+from mlops.invocation import mlops_command
 from mlops.tracking._errors import MLFLOW_ERRORS, is_lookup_miss, short
 from mlops.tracking._records import datasets_of, version_model_id
 
@@ -269,8 +270,8 @@ def _origin_errors(model_uri: str) -> Any:
             first = short(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return NotFoundError(
                 f"MLflow has no model at {model_uri!r}: {first}",
-                hint="check the run id / model name and version with `mlops runs list` "
-                "or the MLflow UI",
+                hint="check the run id / model name and version with "
+                f"`{mlops_command('runs', 'list')}` or the MLflow UI",
             )
         return MLFLOW_ERRORS(exc)
 

@@ -33,6 +33,7 @@ from mlops.errors import (
     NotFoundError,
     OperationTimeoutError,
 )
+from mlops.invocation import mlops_command
 
 __all__ = ["DVC_ERRORS"]
 
@@ -40,7 +41,9 @@ Context = Mapping[str, str]
 
 
 def _not_found(exc: BaseException, _: Context) -> MLOpsClientError:
-    return NotFoundError(str(exc), hint="check the path, or `mlops data status` for tracked data")
+    return NotFoundError(
+        str(exc), hint=f"check the path, or `{mlops_command('data', 'status')}` for tracked data"
+    )
 
 
 def _bad_input(exc: BaseException, _: Context) -> MLOpsClientError:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mlops.errors import InvalidInputError, NotFoundError
+from mlops.invocation import mlops_command
 
 __all__ = ["files_under", "reject_if_git_tracked", "relative", "resolve_target", "resolve_tracked"]
 
@@ -88,7 +89,7 @@ def resolve_tracked(root: Path, path: str | Path, operation: str) -> Path:
         f"{path} is not tracked by DVC (no {dvc_file.name} found)",
         component="versioning",
         operation=operation,
-        hint="track it first with `mlops data add`",
+        hint=f"track it first with `{mlops_command('data', 'add', '<path>')}`",
     )
 
 
