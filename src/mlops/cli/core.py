@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,21 +145,26 @@ def sync(
                 f"{state.get('rate', 0):,.0f} records/s",
             )
 
+        started_at = time.monotonic()
         try:
             result = client.sync(timeout, report, watch=watch)
         except KeyboardInterrupt:
             console.print("stopped")
             return
     client.close(timeout=5)
-    _sync_summary(result)
+    _sync_summary(result, time.monotonic() - started_at)
     if not result["complete"] or result.get("set_aside"):
         raise typer.Exit(1)
 
 
-def _sync_summary(result: dict[str, Any]) -> None:
+def _sync_summary(result: dict[str, Any], seconds: float) -> None:
     delivered = int(result.get("delivered_points") or 0) + int(result.get("delivered_events") or 0)
+    rate = f", {delivered / seconds:,.0f} records/s" if delivered and seconds > 0 else ""
     if result["complete"]:
-        console.print(f"all delivered: {delivered:,} records from {result['segments']} segments")
+        console.print(
+            f"all delivered: {delivered:,} records from {result['segments']} segments "
+            f"in {seconds:.1f} s{rate}"
+        )
     else:
         error = result.get("last_error")
         console.print(
