@@ -31,3 +31,17 @@ def test_project_name_checked_before_anything_is_written(repo: Path) -> None:
     with pytest.raises(InvalidInputError, match="invalid project name"):
         MLOpsClient.from_project("../x", repo_root=repo)
     assert not (repo / ".mlops").exists()
+
+
+def test_the_first_folder_under_mlops_makes_it_ignore_itself(tmp_path: Path) -> None:
+    from mlops.workspace import make_dir
+
+    made = make_dir(tmp_path / ".mlops" / "workspaces" / "p" / "wal")
+    assert made.is_dir()
+    ignore = tmp_path / ".mlops" / ".gitignore"
+    assert ignore.read_text().splitlines()[-1] == "*"
+    ignore.write_text("*\n!keep\n")  # a user's edit is left alone
+    make_dir(tmp_path / ".mlops" / "bentoml")
+    assert ignore.read_text() == "*\n!keep\n"
+    make_dir(tmp_path / "elsewhere")  # outside .mlops: just a folder
+    assert not (tmp_path / ".gitignore").exists()

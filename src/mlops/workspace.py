@@ -7,15 +7,47 @@ Standard sub-folders (made on first use): ``outputs``, ``models``, ``data``,
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlops.config import Settings
 from mlops.errors import InvalidInputError
 
-__all__ = ["STANDARD_SUBDIRS", "Workspace", "read_json"]
+__all__ = ["MLOPS_DIR_NAME", "STANDARD_SUBDIRS", "Workspace", "make_dir", "read_json"]
 
 STANDARD_SUBDIRS = ("outputs", "models", "data", "monitoring", "reports")
+MLOPS_DIR_NAME = ".mlops"
+_GITIGNORE = "# Made by mlops: local stores, caches and the write-ahead log never go into git.\n*\n"
+
+
+def make_dir(path: Path) -> Path:
+    """Make the folder ``path``; the ``.mlops`` folder above it, if any, ignores itself.
+
+    Every folder the client writes under ``<root>/.mlops`` is made through here, so the
+    first one also writes ``.mlops/.gitignore`` (``*``): ``git add -A`` never commits the
+    local MLflow store, DVC remote or caches, whatever the repository's own .gitignore says.
+    """
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.name == MLOPS_DIR_NAME:
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_new(ignore, _GITIGNORE)
+            break
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``path`` unless another process made it first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 class Workspace:
@@ -39,7 +71,7 @@ class Workspace:
         """
         target = self.root if subdir is None else self.root / _safe_relative(subdir)
         if create:
-            target.mkdir(parents=True, exist_ok=True)
+            make_dir(target)
         return target
 
 

@@ -565,3 +565,106 @@ def test_credentials_in_the_endpoint_never_reach_a_committed_file_or_a_log(
     )
     assert ignored.returncode == 0  # git ignores it: it cannot be committed by accident
     assert caplog.records and all(secret not in r.getMessage() for r in caplog.records)
+
+
+# -- a team's repository: clones, remote switches, what git sees --------------------------------
+
+
+def test_a_clone_pulls_with_the_committed_remote_and_writes_nothing_committed(
+    repo: Path, client: MLOpsClient, tmp_path: Path
+) -> None:
+    file, folder = _make_data(repo, "file"), _make_data(repo, "folder")
+    expected = {**_digests(file), **_digests(folder)}
+    client.dvc_add(file)
+    client.dvc_add(folder)
+    client.dvc_push()
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "data")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    committed = (clone / ".dvc" / "config").read_text()
+    second = _client(clone)  # a teammate: no remote setting of its own
+    try:
+        pulled = second.dvc_pull()
+    finally:
+        second.close(timeout=10)
+    got = {**_digests(clone / "data" / "blob.bin"), **_digests(clone / "data" / "images")}
+    assert got == expected
+    assert sorted(pulled["added"]) == ["data/blob.bin", "data/images"]
+    assert pulled["url"] == str(repo / ".mlops" / "dvc-remote" / "test-project")
+    assert (clone / ".dvc" / "config").read_text() == committed
+    status = subprocess.run(
+        ["git", "-C", str(clone), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout == ""  # nothing to commit: data, .mlops/ and config.local are ignored
+
+
+def test_pull_reports_the_files_it_added_and_changed(repo: Path, client: MLOpsClient) -> None:
+    (repo / "a.txt").write_text("a")
+    (repo / "b.txt").write_text("b")
+    client.dvc_add("a.txt")
+    client.dvc_add("b.txt")
+    (repo / "a.txt").unlink()
+    (repo / "b.txt").write_text("edited, not added")
+    pulled = client.dvc_pull(force=True)
+    assert pulled["added"] == ["a.txt"]
+    assert pulled["modified"] == ["b.txt"]
+    assert (repo / "a.txt").read_text() == "a" and (repo / "b.txt").read_text() == "b"
+    assert client.dvc_pull()["added"] == []  # nothing left to do
+
+
+def test_switching_from_an_s3_remote_back_to_a_folder_rewrites_the_entry(
+    repo: Path, aws_env: None, s3_endpoint: str, tmp_path: Path
+) -> None:
+    bucket = _bucket(s3_endpoint, "switch")
+    with_userinfo = s3_endpoint.replace("http://", "http://keyid:switch-Pw3@")
+    s3 = _client(
+        repo, remote_url=f"s3://{bucket}/p", endpoint_url=with_userinfo, region="us-east-1"
+    )
+    (repo / "a.txt").write_text("a")
+    try:
+        s3.dvc_add("a.txt")
+        assert s3.dvc_push()["pushed"] == 1
+    finally:
+        s3.close(timeout=10)
+    assert "endpointurl" in (repo / ".dvc" / "config").read_text()
+    folder = tmp_path / "back-home"
+    local = _client(repo, remote_url=str(folder))
+    try:
+        assert local.dvc_status(cloud=False)["clean"]
+        assert local.dvc_push()["pushed"] == 1
+    finally:
+        local.close(timeout=10)
+    committed = (repo / ".dvc" / "config").read_text()
+    assert "endpointurl" not in committed and "region" not in committed
+    assert str(folder / "test-project") in committed
+    assert "switch-Pw3" not in (repo / ".dvc" / "config.local").read_text()
+    done = subprocess.run(
+        [str(BIN / "dvc"), "status", "-c"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr  # plain DVC reads the config too
+
+
+def test_the_workspace_is_never_committed(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    _git(root, "init", "-q")
+    (root / "train.csv").write_text("x,y\n1,2\n")
+    client = _client(root)
+    try:
+        client.dvc_add("train.csv")
+        client.dvc_push()
+        with client.start_run():
+            client.log_metrics({"loss": 1.0})
+    finally:
+        client.close(timeout=10)
+    assert (root / ".mlops" / "dvc-remote").is_dir() and (root / ".mlops" / "mlflow.db").exists()
+    _git(root, "add", "-A")
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed and not [p for p in listed if p.startswith(".mlops/")]
+    assert "train.csv.dvc" in listed and "train.csv" not in listed

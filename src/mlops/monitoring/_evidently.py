@@ -49,6 +49,7 @@ from mlops.monitoring.schema import (
     role_names,
     sorted_labels,
 )
+from mlops.workspace import make_dir
 
 __all__ = ["EVIDENTLY_ERRORS", "EvidentlyMonitor", "read_frame"]
 
@@ -112,7 +113,7 @@ class EvidentlyMonitor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.folder = settings.workspace_dir / "monitoring"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_dir(self.folder)
         self._cache: tuple[str, pd.DataFrame] | None = None
         self._history: EvidentlyWorkspace | None = None
         self._datasets: dict[tuple[str, ...], Dataset] = {}

@@ -43,6 +43,7 @@ from mlops.errors import (
 )
 from mlops.invocation import mlops_command
 from mlops.serving.template import ServiceSource
+from mlops.workspace import make_dir
 
 __all__ = ["BENTOML_ERRORS", "BentoMLDeployer", "StoredItem", "bento_summary"]
 
@@ -89,7 +90,7 @@ class BentoMLDeployer:
     def __init__(self, settings: Settings) -> None:
         home = self.home = settings.bentoml_home
         for sub in ("bentos", "models", "envs", "tmp"):
-            (home / sub).mkdir(parents=True, exist_ok=True)
+            make_dir(home / sub)
         self._model_store = ModelStore(str(home / "models"))
         self._bento_store = BentoStore(str(home / "bentos"))
         self._tmp_store = BentoStore(str(home / "tmp"))

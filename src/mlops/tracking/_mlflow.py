@@ -30,6 +30,7 @@ from mlops.tracking._models import ModelOperations
 from mlops.tracking._reads import ReadOperations
 from mlops.tracking._records import DATASET_CONTEXT_TAG
 from mlops.tracking.source import source_tags
+from mlops.workspace import make_dir
 
 __all__ = ["MLflowTracker", "configure_http_bounds"]
 
@@ -97,7 +98,7 @@ class MLflowTracker(ModelOperations, ReadOperations):
 
     def _prepare_store(self) -> None:
         if self.uri.startswith("sqlite:///"):
-            Path(self.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            make_dir(Path(self.uri[len("sqlite:///") :]).parent)
         elif self.uri.startswith("file:") or "://" not in self.uri:
             raise ConfigurationError(
                 f"tracking URI {self.uri!r} is a file store, which MLflow 3 no longer supports",

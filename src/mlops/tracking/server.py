@@ -22,6 +22,7 @@ from typing import Any
 from mlops.components import require
 from mlops.config import Settings
 from mlops.errors import ConnectionFailedError, InvalidInputError, OperationTimeoutError, redact
+from mlops.workspace import make_dir
 
 __all__ = ["ServerInfo", "server_status", "start_server", "stop_server"]
 
@@ -96,9 +97,9 @@ def start_server(settings: Settings) -> ServerInfo:
         )
     argv, env, backend = server_command(settings)
     state = _state_dir(settings)
-    state.mkdir(parents=True, exist_ok=True)
+    make_dir(state)
     if backend.startswith("sqlite:///"):
-        Path(backend[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        make_dir(Path(backend[len("sqlite:///") :]).parent)
     log_path = state / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -8,6 +8,7 @@ initialised and the project's remote configured (see :mod:`.remote`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -31,6 +32,7 @@ from mlops.errors import (
 from mlops.versioning import _paths, _results
 from mlops.versioning._dvc_errors import DVC_ERRORS
 from mlops.versioning.remote import CREDENTIAL_KEYS, RemoteSpec, remote_spec
+from mlops.workspace import make_dir
 
 __all__ = ["DVCVersioner"]
 
@@ -116,7 +118,8 @@ class DVCVersioner:
             "url": url,
             "fetched": stats.get("fetched", 0),
             "bytes": sum(_cache_size(repo, h) for h in fetched),
-            **{k: _results.as_paths(stats.get(k)) for k in ("added", "modified", "deleted")},
+            # DVC lists the changed outputs beside its counts (stats holds only numbers).
+            **{k: self._relative(result.get(k)) for k in ("added", "modified", "deleted")},
             "versions": versions,
         }
 
@@ -175,6 +178,7 @@ class DVCVersioner:
         if self._configured and (self.root / ".dvc").is_dir():
             return
         with _INIT_LOCK:
+            make_dir(self._site_cache_dir())  # and .mlops/ ignores itself
             if not (self.root / ".dvc").is_dir():
                 self._init()
             # Config, not Repo: building a Repo would create the site cache before
@@ -221,15 +225,25 @@ class DVCVersioner:
                 conf["core"]["site_cache_dir"] = str(self._site_cache_dir())
         committed = config.read("repo")
         self._reject_committed_credentials(committed)
-        wanted = self.spec.committed_config()
-        current = committed.get("remote", {}).get(self.spec.name, {})
-        if {k: current.get(k) for k in wanted} != wanted or not committed.get("core", {}).get(
-            "remote"
-        ):
-            with config.edit("repo") as conf:
-                conf["remote"].setdefault(self.spec.name, {}).update(wanted)
-                conf["core"].setdefault("remote", self.spec.name)
+        current = committed.get("remote", {}).get(self.spec.name)
+        if current and not self._remote_configured():
+            # A clone (or a teammate) without a remote setting of its own: the committed
+            # entry is the team's truth; nothing committed is rewritten.
+            self.spec = dataclasses.replace(self.spec, url=str(current.get("url", self.spec.url)))
+        else:
+            wanted = self.spec.committed_config()
+            if current != wanted or not committed.get("core", {}).get("remote"):
+                if not self.spec.is_s3:
+                    self._drop_local_credentials(config)
+                with config.edit("repo") as conf:
+                    conf["remote"][self.spec.name] = wanted  # whole entry: no stale keys
+                    conf["core"].setdefault("remote", self.spec.name)
         self._configure_secrets(config)
+
+    def _remote_configured(self) -> bool:
+        """True when this project's settings name its remote (file, environment, argument)."""
+        keys = ("remote_url", "endpoint_url", "region", "profile")
+        return any(f"data.{key}" in self.settings.sources for key in keys)
 
     def _configure_secrets(self, config: Config) -> None:
         """The endpoint's credentials go to .dvc/config.local (git-ignored by DVC), after the
@@ -239,6 +253,18 @@ class DVCVersioner:
         if secrets and any(current.get(k) != v for k, v in secrets.items()):
             with config.edit("local") as conf:
                 conf["remote"].setdefault(self.spec.name, {}).update(secrets)
+
+    def _drop_local_credentials(self, config: Config) -> None:
+        """Before the entry becomes a folder remote: S3 credentials left in .dvc/config.local
+        would make DVC refuse the whole configuration ("extra keys not allowed")."""
+        current = config.read("local").get("remote", {}).get(self.spec.name, {})
+        if any(k in current for k in CREDENTIAL_KEYS):
+            with config.edit("local") as conf:
+                entry = conf["remote"][self.spec.name]
+                for key in CREDENTIAL_KEYS:
+                    entry.pop(key, None)
+                if not entry:
+                    del conf["remote"][self.spec.name]
 
     def _reject_committed_credentials(self, committed: dict[str, Any]) -> None:
         for name, conf in committed.get("remote", {}).items():
@@ -272,6 +298,14 @@ class DVCVersioner:
             _DVC_LOGGER.setLevel(previous)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _relative(self, paths: Any) -> list[str]:
+        """DVC's paths (relative to the working directory, folders with a slash) as
+        sorted paths relative to the repository root."""
+        return sorted(
+            os.path.relpath(os.path.abspath(p.rstrip("/")), self.root)
+            for p in _results.as_paths(paths)
+        )
 
     def _describe(self, remote: str | None) -> str:
         if remote is None or remote == self.spec.name:
