@@ -158,6 +158,22 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
+def _pushed_and_cloned(
+    repo: Path, client: MLOpsClient, tmp_path: Path, *to_commit: str
+) -> tuple[Path, dict[str, str]]:
+    """A file and a folder added and pushed, ``to_commit`` committed, the repo cloned."""
+    file, folder = _make_data(repo, "file"), _make_data(repo, "folder")
+    expected = {**_digests(file), **_digests(folder)}
+    client.dvc_add(file)
+    client.dvc_add(folder)
+    client.dvc_push()
+    _git(repo, "add", *to_commit)
+    _git(repo, "commit", "-qm", "data")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    return clone, expected
+
+
 # -- the round trip -----------------------------------------------------------------------------
 
 
@@ -212,15 +228,9 @@ def test_add_push_delete_pull_is_byte_identical(
 def test_plain_dvc_in_a_fresh_clone_pulls_what_the_client_pushed(
     repo: Path, client: MLOpsClient, tmp_path: Path
 ) -> None:
-    file, folder = _make_data(repo, "file"), _make_data(repo, "folder")
-    expected = {**_digests(file), **_digests(folder)}
-    client.dvc_add(file)
-    client.dvc_add(folder)
-    client.dvc_push()
-    _git(repo, "add", ".dvc/config", ".dvcignore", "data")
-    _git(repo, "commit", "-qm", "data")
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    clone, expected = _pushed_and_cloned(
+        repo, client, tmp_path, ".dvc/config", ".dvcignore", "data"
+    )
     assert not (clone / "data" / "blob.bin").exists()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PYTHON"))}
     env["DVC_SITE_CACHE_DIR"] = str(tmp_path / "clone-site-cache")  # keep /var/tmp clean
@@ -573,15 +583,7 @@ def test_credentials_in_the_endpoint_never_reach_a_committed_file_or_a_log(
 def test_a_clone_pulls_with_the_committed_remote_and_writes_nothing_committed(
     repo: Path, client: MLOpsClient, tmp_path: Path
 ) -> None:
-    file, folder = _make_data(repo, "file"), _make_data(repo, "folder")
-    expected = {**_digests(file), **_digests(folder)}
-    client.dvc_add(file)
-    client.dvc_add(folder)
-    client.dvc_push()
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "data")
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    clone, expected = _pushed_and_cloned(repo, client, tmp_path, "-A")
     committed = (clone / ".dvc" / "config").read_text()
     second = _client(clone)  # a teammate: no remote setting of its own
     try:
