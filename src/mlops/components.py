@@ -80,6 +80,7 @@ COMPONENTS: dict[str, Component] = {
         Component(
             "postgres", "psycopg2", "psycopg2-binary", "postgres", "PostgreSQL tracking store"
         ),
+        Component("auth", "flask_wtf", "flask-wtf", "server", "MLflow's basic-auth server app"),
         Component("dashboard", "fastapi", "fastapi", "dashboard", "the local dashboard"),
         Component("mlx", "mlx_lm", "mlx-lm", "mlx", "LoRA fine-tuning and text generation on MLX"),
     )

@@ -124,6 +124,15 @@ class ServerSettings:
     port: int = opt(5000, "port to listen on", "int")
     workers: int = opt(1, "server worker processes", "int")
     enable_job_execution: bool = opt(False, "let MLflow start its job runner processes", "bool")
+    auth: bool = opt(
+        False,
+        "MLflow's basic-auth app (users, passwords, permissions); the first start takes the "
+        "admin from MLFLOW_AUTH_ADMIN_USERNAME (default admin) / MLFLOW_AUTH_ADMIN_PASSWORD",
+        "bool",
+    )
+    auth_database_uri: str | None = opt(
+        None, "where basic-auth keeps its users; default sqlite under .mlops/server", "uri?"
+    )
     start_timeout: float = opt(
         60.0, "seconds to wait for the server to answer after start", "float"
     )

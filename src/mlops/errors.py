@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "ComponentUnavailableError",
     "ConfigurationError",
     "ConnectionFailedError",
@@ -126,6 +127,10 @@ class ConnectionFailedError(MLOpsClientError, ConnectionError):
 
 class OperationTimeoutError(ConnectionFailedError, TimeoutError):
     """A bounded wait ran out."""
+
+
+class AuthenticationError(MLOpsClientError, PermissionError):
+    """A service answered and refused the credentials (never a reason to go offline)."""
 
 
 def _redact_value(value: Any) -> Any:

@@ -42,6 +42,7 @@ class MlflowServer:
     root: Path
     port: int
     backend: str
+    auth: bool = False
 
     @property
     def url(self) -> str:
@@ -53,7 +54,9 @@ class MlflowServer:
         return load_settings(
             "server-admin",
             repo_root=self.root,
-            overrides={"server": {"backend_store_uri": self.backend, "port": self.port}},
+            overrides={
+                "server": {"backend_store_uri": self.backend, "port": self.port, "auth": self.auth}
+            },
         )
 
     def start(self) -> None:

@@ -219,19 +219,33 @@ def _server_settings(project: str | None, repo_root: Path | None, **overrides: A
 
 
 @server_app.command("start")
-def server_start(
+def server_start(  # noqa: PLR0917 - typer maps each parameter to an option
     repo_root: RootOption = None,
     backend_store_uri: Annotated[
         str | None, typer.Option(help="e.g. postgresql+psycopg2://...")
     ] = None,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int | None, typer.Option(help="server worker processes")] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="MLflow's basic-auth app; the first start reads MLFLOW_AUTH_ADMIN_PASSWORD",
+        ),
+    ] = None,
 ) -> None:
     """Start `mlflow server` in the background from the central config."""
     from mlops.tracking.server import start_server
 
     settings = _server_settings(
-        None, repo_root, backend_store_uri=backend_store_uri, host=host, port=port
+        None,
+        repo_root,
+        backend_store_uri=backend_store_uri,
+        host=host,
+        port=port,
+        workers=workers,
+        auth=auth,
     )
     info = start_server(settings)
     console.print(f"MLflow server running at {info.url} (pid {info.pid}), log {info.log_path}")

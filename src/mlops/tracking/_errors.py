@@ -15,6 +15,7 @@ import urllib3.exceptions
 from mlflow.exceptions import MlflowException, RestException
 
 from mlops.errors import (
+    AuthenticationError,
     ConnectionFailedError,
     ErrorMap,
     InvalidInputError,
@@ -57,7 +58,7 @@ def _mlflow(exc: MlflowException, _: Mapping[str, str]) -> MLOpsClientError:
     if code in _NOT_FOUND_CODES:
         return NotFoundError(message)
     if code in _AUTH_CODES or (isinstance(exc, RestException) and "401" in message[:40]):
-        return ConnectionFailedError(
+        return AuthenticationError(
             f"the tracking server refused the credentials: {message}",
             hint="check the user and password in the tracking URI, or "
             "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / MLFLOW_TRACKING_TOKEN",

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
-from mlops.errors import ConnectionFailedError, redact
+from mlops.errors import AuthenticationError, ConnectionFailedError, redact
 from mlops.invocation import mlops_command
 
 __all__ = ["auth_header", "check_server", "probe_server", "split_credentials"]
@@ -79,7 +79,7 @@ def check_server(uri: str, timeout: float) -> None:
         if problem is None:
             return
         if problem.startswith("HTTP 401") or problem.startswith("HTTP 403"):
-            raise ConnectionFailedError(
+            raise AuthenticationError(
                 f"the tracking server at {redact(uri)} refused the credentials ({problem})",
                 component="tracking",
                 operation="connect",

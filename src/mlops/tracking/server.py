@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -82,7 +83,46 @@ def server_command(settings: Settings) -> tuple[list[str], dict[str, str], str]:
     ]
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "true" if srv.enable_job_execution else "false"
+    if srv.auth:
+        require("auth", "server start")
+        argv += ["--app-name", "basic-auth"]
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(state / "basic_auth.ini")
+        # The UI's CSRF key, the same in every worker; several servers behind one name
+        # share one by setting it in their environment.
+        env.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secrets.token_hex(32))
     return argv, env, backend
+
+
+def _auth_database(settings: Settings) -> str:
+    return settings.server.auth_database_uri or f"sqlite:///{_state_dir(settings) / 'auth.db'}"
+
+
+def _write_auth_config(settings: Settings) -> None:
+    """MLflow's basic-auth configuration, without any password: the admin's comes from
+    MLFLOW_AUTH_ADMIN_PASSWORD in the server's environment, on the first start only."""
+    database = _auth_database(settings)
+    if database.startswith("sqlite:///"):
+        path = Path(database[len("sqlite:///") :])
+        make_dir(path.parent)
+        if not path.exists() and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+            raise InvalidInputError(
+                "the first start of a server with server.auth needs the admin's password",
+                component="tracking",
+                operation="server start",
+                hint="export MLFLOW_AUTH_ADMIN_PASSWORD=<password> (and optionally "
+                "MLFLOW_AUTH_ADMIN_USERNAME, default admin) for this start only",
+            )
+    lines = [
+        "[mlflow]",
+        "default_permission = READ",
+        f"database_uri = {database}",
+        f"admin_username = {os.environ.get('MLFLOW_AUTH_ADMIN_USERNAME') or 'admin'}",
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+        "",
+    ]
+    target = _state_dir(settings) / "basic_auth.ini"
+    target.write_text("\n".join(lines))
+    target.chmod(0o600)  # it may name a database URI with a password
 
 
 def start_server(settings: Settings) -> ServerInfo:
@@ -100,6 +140,8 @@ def start_server(settings: Settings) -> ServerInfo:
     make_dir(state)
     if backend.startswith("sqlite:///"):
         make_dir(Path(backend[len("sqlite:///") :]).parent)
+    if settings.server.auth:
+        _write_auth_config(settings)
     log_path = state / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -112,7 +154,7 @@ def start_server(settings: Settings) -> ServerInfo:
         )
     url = f"http://{_client_host(settings.server.host)}:{settings.server.port}"
     info = ServerInfo(proc.pid, url, backend, str(log_path), True)
-    _state_file(settings).write_text(json.dumps(info.as_dict() | {"backend_store_uri": backend}))
+    _state_file(settings).write_text(json.dumps(info.as_dict()))  # the URI redacted
     _wait_ready(proc, url, settings.server.start_timeout, log_path)
     return info
 
