@@ -80,7 +80,8 @@ COMPONENTS: dict[str, Component] = {
         Component(
             "postgres", "psycopg2", "psycopg2-binary", "postgres", "PostgreSQL tracking store"
         ),
-        Component("auth", "flask_wtf", "flask-wtf", "server", "MLflow's basic-auth server app"),
+        Component("auth", "flask_wtf", "flask-wtf", "team", "MLflow's basic-auth server app"),
+        Component("s3", "boto3", "boto3", "team", "S3 for a team's Bento registry"),
         Component("dashboard", "fastapi", "fastapi", "dashboard", "the local dashboard"),
         Component("mlx", "mlx_lm", "mlx-lm", "mlx", "LoRA fine-tuning and text generation on MLX"),
     )

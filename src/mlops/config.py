@@ -164,6 +164,13 @@ class ServingSettings:
     host: str = opt("127.0.0.1", "interface the model server binds", "str")
     port: int | None = opt(None, "port of the model server; default a free one", "int?")
     ready_timeout: float = opt(120.0, "seconds to wait for a server to become ready", "float")
+    registry: str | None = opt(
+        None, "a team's Bento registry: a shared folder or s3://bucket/prefix", "uri?"
+    )
+    registry_endpoint_url: str | None = opt(
+        None, "S3-compatible endpoint of the registry (MinIO, moto...)", "str?"
+    )
+    registry_timeout: float = opt(30.0, "seconds to wait for the registry to answer", "float")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ def test_rendered_service_is_valid_python_naming_its_model() -> None:
 def test_module_names_are_unique_per_model_tag() -> None:
     a, b = template.module_name_for("iris:v1"), template.module_name_for("iris:v2")
     assert a != b and a == template.module_name_for("iris:v1") and a.isidentifier()
+    # Same tag, other labels in the source: another module (Python caches by name).
+    assert template.module_name_for("iris:v1", "LABELS = 1") != template.module_name_for(
+        "iris:v1", "LABELS = 2"
+    )
 
 
 def test_write_service_writes_a_fresh_folder(tmp_path: Path) -> None:

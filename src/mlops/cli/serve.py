@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,15 +32,20 @@ def deploy(
         str | None, typer.Option("--predictor", help="For folders: package.module:Class.")
     ] = None,
     build: Annotated[bool, typer.Option("--build/--no-build", help="Also build the Bento.")] = True,
+    push: Annotated[
+        bool, typer.Option("--push", help="Also push the Bento to serving.registry.")
+    ] = False,
     project: ProjectOption = None,
     repo_root: RootOption = None,
 ) -> None:
     """Import a model into BentoML and build its Bento; print the result as JSON."""
     client = get_client(project, repo_root)
-    result = client.deploy_model(model_path, name, version, build_bento=build, predictor=predictor)
+    result = client.deploy_model(
+        model_path, name, version, build_bento=build, predictor=predictor, push=push
+    )
     console.print_json(json.dumps(result, default=str))
     target = result["bento_tag"] or result["model_tag"]
-    err_console.print(f"serve it with: mlops serve {target}")
+    err_console.print(f"serve it with: {_serve_command(target, client.project, repo_root)}")
 
 
 def serve(
@@ -71,6 +77,52 @@ def serve(
     raise typer.Exit(1)
 
 
+def _serve_command(tag: str, project: str, repo_root: Path | None) -> str:
+    from mlops.invocation import mlops_command
+
+    where = ("--repo-root", str(repo_root)) if repo_root else ()
+    return mlops_command("serve", tag, "-p", project, *where)
+
+
+bento_app = typer.Typer(no_args_is_help=True)
+
+
+@bento_app.command("push")
+def bento_push(
+    tag: Annotated[str, typer.Argument(help="The Bento tag (name:version) to share.")],
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+) -> None:
+    """Put a Bento (its models and lineage labels) in the team's registry."""
+    result = get_client(project, repo_root).push_bento(tag)
+    verb = "pushed" if result["pushed"] else "already in the registry:"
+    console.print(f"{verb} {result['tag']} -> {result['url']} ({result['bytes']:,} bytes)")
+
+
+@bento_app.command("pull")
+def bento_pull(
+    tag: Annotated[str, typer.Argument(help="name:version, or name for the newest push.")],
+    project: ProjectOption = None,
+    repo_root: RootOption = None,
+) -> None:
+    """Bring a Bento from the team's registry into this machine's store."""
+    client = get_client(project, repo_root)
+    result = client.pull_bento(tag)
+    verb = "pulled" if result["pulled"] else "already here:"
+    console.print(f"{verb} {result['tag']} from {result['url']}")
+    err_console.print(f"serve it with: {_serve_command(result['tag'], client.project, repo_root)}")
+
+
+@bento_app.command("list")
+def bento_list(project: ProjectOption = None, repo_root: RootOption = None) -> None:
+    """Every Bento in the team's registry."""
+    entries = get_client(project, repo_root).list_registry()
+    for entry in entries:
+        console.print(f"{entry['tag']}  {entry['bytes']:,} bytes  {entry['url']}")
+    if not entries:
+        console.print("the registry holds no Bento yet")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -79,3 +131,4 @@ def register(app: typer.Typer) -> None:
     """Add ``deploy`` and ``serve`` to the main app."""
     app.command("deploy")(deploy)
     app.command("serve")(serve)
+    app.add_typer(bento_app, name="bento", help="A team's Bento registry (serving.registry).")

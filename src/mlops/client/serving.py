@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.client._base import ClientBase
-from mlops.errors import InvalidInputError
+from mlops.errors import ConfigurationError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from bentoml._internal.bento import BentoStore
 
     from mlops.serving.deploy import DeployPlanner
+    from mlops.serving.registry import BentoRegistry
     from mlops.serving.server import ModelServer
 
 __all__ = ["ServingMixin"]
@@ -41,6 +43,8 @@ class ServingMixin(ClientBase):
         model_version: str | None = None,
         build_bento: bool = True,
         predictor: str | None = None,
+        *,
+        push: bool = False,
     ) -> dict[str, Any]:
         """Import a model into BentoML, generate its service and build a Bento (offline).
 
@@ -52,11 +56,14 @@ class ServingMixin(ClientBase):
             build_bento: Also build the Bento (else only the model is imported).
             predictor: For folders: ``"package.module:Class"`` with
                 ``__init__(self, path)`` and ``predict(self, data)``.
+            push: Also push the Bento to the team's registry (``serving.registry``),
+                so that :meth:`serve` on another machine finds it.
 
         Returns:
             ``model_tag``, ``bento_tag``, ``bento_path`` (None without a build),
             ``api`` (route, input/output schema), ``labels`` (project, run id,
-            registered model and version, data versions) and ``bentoml_home``.
+            registered model and version, data versions) and ``bentoml_home``;
+            with ``push``, ``registry_url``.
 
         Example:
             >>> info = client.deploy_model("models:/iris/1", "iris")  # doctest: +SKIP
@@ -68,6 +75,15 @@ class ServingMixin(ClientBase):
         name = validate_tag_part(model_name, "model_name") or ""
         version = validate_tag_part(model_version, "model_version")
         self._check_free_tag(name, version)
+        if push:
+            self._registry("deploy_model")  # configured? before anything is written
+            if not build_bento:
+                raise InvalidInputError(
+                    "push=True needs the Bento (build_bento=True)",
+                    component="serving",
+                    operation="deploy_model",
+                    hint="drop build_bento=False, or push=True",
+                )
         planner = self._planner()
         source = planner.resolve(str(model_path), predictor)
         labels = planner.labels(source)
@@ -78,7 +94,93 @@ class ServingMixin(ClientBase):
             service = planner.write_service(model_tag, metadata, as_strings)
             bento = self._deployer().build(service, name, version, as_strings)
             result.update(bento_tag=bento["tag"], bento_path=bento["path"])
+            if push:
+                result["registry_url"] = self.push_bento(bento["tag"])["url"]
         return result
+
+    def push_bento(self, tag: str) -> dict[str, Any]:
+        """Put Bento ``tag`` (with its models and lineage labels) in the team's registry.
+
+        Idempotent: a version already there is left as it is (``pushed`` False).
+
+        Returns:
+            ``tag``, ``url`` (where it is in the registry), ``pushed``, ``bytes``.
+        """
+        from mlops.serving.registry import check_tag
+
+        check_tag(tag)
+        registry = self._registry("push_bento")
+        deployer = self._deployer("push_bento")
+        item = deployer.find(tag)
+        if item["kind"] != "bento":
+            raise InvalidInputError(
+                f"{tag!r} is a model, not a Bento",
+                component="serving",
+                operation="push_bento",
+                hint="push the bento_tag that deploy_model returned",
+            )
+        full = item["tag"]
+        if registry.exists(full):
+            entry = registry.resolve(full)
+            return {"tag": full, "url": entry.url, "pushed": False, "bytes": entry.size}
+        with tempfile.TemporaryDirectory(dir=self.workspace.path("serving/tmp")) as tmp:
+            archive = Path(tmp) / "bento.bento"
+            deployer.export_bento(full, archive)
+            size = archive.stat().st_size
+            url, pushed = registry.upload(archive, full)
+        return {"tag": full, "url": url, "pushed": pushed, "bytes": size}
+
+    def pull_bento(self, tag: str) -> dict[str, Any]:
+        """Bring Bento ``tag`` from the team's registry into this machine's store.
+
+        ``tag`` is ``name:version``, or ``name`` / ``name:latest`` for the newest push.
+
+        Returns:
+            ``tag``, ``url``, ``pulled`` (False when the store had it), ``bytes``, ``labels``.
+        """
+        registry = self._registry("pull_bento")
+        deployer = self._deployer("pull_bento")
+        entry = registry.resolve(tag)
+        if deployer.has_bento(entry.tag):
+            item = deployer.find(entry.tag)
+            return {
+                "tag": entry.tag,
+                "url": entry.url,
+                "pulled": False,
+                "bytes": 0,
+                "labels": item["labels"],
+            }
+        with tempfile.TemporaryDirectory(dir=self.workspace.path("serving/tmp")) as tmp:
+            archive = registry.download(entry.tag, Path(tmp))
+            item = deployer.import_bento(archive)
+        return {
+            "tag": item["tag"],
+            "url": entry.url,
+            "pulled": True,
+            "bytes": entry.size,
+            "labels": item["labels"],
+        }
+
+    def list_registry(self) -> list[dict[str, Any]]:
+        """Every Bento in the team's registry: ``tag``, ``url``, ``bytes``."""
+        return [
+            {"tag": e.tag, "url": e.url, "bytes": e.size}
+            for e in self._registry("list_bentos").entries()
+        ]
+
+    def _registry(self, operation: str) -> BentoRegistry:
+        from mlops.serving.registry import registry_of
+
+        registry = registry_of(self.settings)
+        if registry is None:
+            raise ConfigurationError(
+                "no Bento registry is configured (serving.registry)",
+                component="serving",
+                operation=operation,
+                hint="set registry under [serving] in mlops.toml (a shared folder or "
+                "s3://bucket/prefix), or MLOPS_SERVING_REGISTRY",
+            )
+        return registry
 
     def _check_free_tag(self, name: str, version: str | None) -> None:
         if version is not None and self._deployer().model_exists(f"{name}:{version}"):
@@ -111,7 +213,7 @@ class ServingMixin(ClientBase):
                 operation="serve",
                 hint="pass another port, or port=None for a free one",
             )
-        item = self._deployer("serve").find(tag)
+        item = self._find_or_pull(tag)
         argv, cwd = self._serve_target(item)
         log = self.workspace.path("serving/logs") / f"{item['tag'].replace(':', '-')}-{port}.log"
         home = str(self.settings.bentoml_home)
@@ -121,6 +223,16 @@ class ServingMixin(ClientBase):
         )
         server.wait_ready(self.settings.serving.ready_timeout)
         return server
+
+    def _find_or_pull(self, tag: str) -> Mapping[str, Any]:
+        """The stored Bento or model ``tag``; from the team's registry when only it has it."""
+        deployer = self._deployer("serve")
+        try:
+            return deployer.find(tag)
+        except NotFoundError:
+            if not self.settings.serving.registry:
+                raise
+        return deployer.find(self.pull_bento(tag)["tag"])
 
     def _serve_target(self, item: Mapping[str, Any]) -> tuple[list[str], Path]:
         if item["kind"] == "bento":

@@ -192,12 +192,7 @@ class BentoMLDeployer:
                 python=python,
                 _bento_store=self._bento_store,
             )
-            return StoredItem(
-                kind="bento",
-                tag=str(bento.tag),
-                path=str(bento.path),
-                labels=dict(bento.info.labels),
-            )
+            return _bento_item(bento)
 
         return self._run("build_bento", build)
 
@@ -210,12 +205,7 @@ class BentoMLDeployer:
         with translate_errors("serving", "serve", mapper=BENTOML_ERRORS), self._home():
             if self._exists(self._bento_store, tag):
                 bento = self._bento_store.get(tag)
-                return StoredItem(
-                    kind="bento",
-                    tag=str(bento.tag),
-                    path=str(bento.path),
-                    labels=dict(bento.info.labels),
-                )
+                return _bento_item(bento)
             if self._exists(self._model_store, tag):
                 model = self._model_store.get(tag)
                 return StoredItem(
@@ -232,6 +222,29 @@ class BentoMLDeployer:
             hint="deploy it first (client.deploy_model(...) or "
             f"`{mlops_command('deploy', '--help')}`), or check the tag",
         )
+
+    def export_bento(self, tag: str, target: Path) -> StoredItem:
+        """Write Bento ``tag`` (with the models it serves) as one ``.bento`` archive file."""
+
+        def export() -> StoredItem:
+            bento = self._bento_store.get(tag)
+            bentoml.bentos.export_bento(bento.tag, str(target), _bento_store=self._bento_store)
+            return _bento_item(bento, target)
+
+        return self._run("push_bento", export)
+
+    def import_bento(self, archive: Path) -> StoredItem:
+        """Add the Bento in ``archive`` (and its models) to this store; an existing one stays."""
+
+        def load() -> StoredItem:
+            bento = bentoml.bentos.import_bento(str(archive), _bento_store=self._bento_store)
+            return _bento_item(bento)
+
+        return self._run("pull_bento", load)
+
+    def has_bento(self, tag: str) -> bool:
+        """True when this store holds Bento ``tag``."""
+        return self._exists(self._bento_store, tag)
 
     def containerize(self, tag: str, image_tag: str | None = None) -> str:
         """Build a Docker image of Bento ``tag``; fail at once when no Docker engine answers.
@@ -290,6 +303,16 @@ def docker_problem() -> str | None:
     if done.returncode != 0:
         return f"the Docker engine does not answer: {done.stderr.strip()[:300]}"
     return None
+
+
+def _bento_item(bento: Any, path: Path | None = None) -> StoredItem:
+    """A BentoML ``Bento`` as a :class:`StoredItem` (at ``path`` when exported there)."""
+    return StoredItem(
+        kind="bento",
+        tag=str(bento.tag),
+        path=str(path or bento.path),
+        labels=dict(bento.info.labels),
+    )
 
 
 def bento_summary(bento: Any) -> dict[str, Any]:

@@ -107,9 +107,15 @@ def render_service(
     )
 
 
-def module_name_for(model_tag: str) -> str:
-    """A module name unique to ``model_tag`` (BentoML caches imported modules by name)."""
-    return "mlops_service_" + hashlib.sha1(model_tag.encode()).hexdigest()[:12]
+def module_name_for(model_tag: str, source: str = "") -> str:
+    """A module name unique to ``model_tag`` and the module's ``source``.
+
+    BentoML's build imports the module in this process, and Python caches modules by
+    name: the same tag deployed again with other labels (another store, a re-import)
+    must not build from the first one's cached module.
+    """
+    digest = hashlib.sha1(f"{model_tag}\0{source}".encode()).hexdigest()[:12]
+    return f"mlops_service_{digest}"
 
 
 def write_service(
@@ -119,7 +125,7 @@ def write_service(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    module = module_name_for(model_tag)
+    module = module_name_for(model_tag, source)
     (folder / f"{module}.py").write_text(source)
     shutil.copyfile(Path(__file__).with_name("runtime.py"), folder / f"{RUNTIME_MODULE}.py")
     for name, path in extras.items():
