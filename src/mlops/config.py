@@ -178,8 +178,13 @@ class MonitoringSettings:
     """Evidently drift and performance monitoring."""
 
     workspace: str | None = opt(
-        None, "Evidently workspace; default <root>/.mlops/evidently", "path?"
+        None,
+        "Evidently workspace: a folder, or the URL of a team's Evidently UI service; "
+        "default <root>/.mlops/evidently",
+        "uri?",
     )
+    secret: str | None = opt(None, "secret of the Evidently UI service (its --secret)", "str?")
+    timeout: float = opt(30.0, "seconds to wait for the Evidently UI service", "float")
     task: str = opt("auto", "auto, classification or regression", "str")
     drift_share: float = opt(0.5, "share of drifted columns that counts as dataset drift", "float")
     performance_drop: float = opt(0.1, "relative quality drop that suggests retraining", "float")
@@ -290,10 +295,28 @@ class Settings:
         return Path(configured) if configured else self.mlops_dir / "bentoml"
 
     @property
-    def monitoring_workspace(self) -> Path:
-        """The Evidently workspace: ``monitoring.workspace``, else ``<root>/.mlops/evidently``."""
+    def monitoring_service(self) -> str | None:
+        """The URL of a team's Evidently UI service when ``monitoring.workspace`` is one."""
         configured = self.monitoring.workspace
-        return Path(configured) if configured else self.mlops_dir / "evidently"
+        return configured if configured and configured.startswith(("http://", "https://")) else None
+
+    @property
+    def monitoring_workspace(self) -> Path:
+        """The local Evidently workspace: ``monitoring.workspace``, else ``<root>/.mlops/evidently``
+        (with a service, the local folder keeps nothing; see :attr:`monitoring_service`)."""
+        configured = self.monitoring.workspace
+        if configured and not self.monitoring_service:
+            return Path(configured)
+        return self.mlops_dir / "evidently"
+
+    @property
+    def monitoring_location(self) -> str:
+        """Where checks go: the service's URL (redacted) or the workspace folder."""
+        return (
+            redact(self.monitoring_service)
+            if self.monitoring_service
+            else str(self.monitoring_workspace)
+        )
 
     @property
     def server_dir(self) -> Path:
@@ -328,6 +351,8 @@ class Settings:
                 values = {k: redact(v) if isinstance(v, str) else v for k, v in values.items()}
                 if name == "dashboard" and values.get("token"):
                     values["token"] = "***"
+                if name == "monitoring" and values.get("secret"):
+                    values["secret"] = "***"
             out[name] = values
         return out
 

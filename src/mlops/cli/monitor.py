@@ -91,6 +91,10 @@ def ui(
 
     client = get_client(project, repo_root)
     require("monitoring", "monitor_ui")
+    service = client.settings.monitoring_service
+    if service:  # a team's service: its UI is already running
+        console.print(f"Evidently UI of the team: {client.settings.monitoring_location}")
+        return
     workspace = client.settings.monitoring_workspace
     workspace.mkdir(parents=True, exist_ok=True)
     console.print(

@@ -101,7 +101,12 @@ class ClientBase:
         from mlops.client._records import ProjectRecords
 
         return ProjectRecords(
-            self.settings, self.workspace, self._tracker, self._deployer, self._server_run_id
+            self.settings,
+            self.workspace,
+            self._tracker,
+            self._deployer,
+            self._server_run_id,
+            monitor=self._monitor,
         )
 
     # -- telemetry: how every component logs metric points ------------------------------

@@ -20,6 +20,7 @@ from mlops.workspace import Workspace, read_json
 
 if TYPE_CHECKING:
     from mlops.config import Settings
+    from mlops.monitoring._evidently import EvidentlyMonitor
     from mlops.serving._bentoml import BentoMLDeployer
     from mlops.tracking._mlflow import MLflowTracker
 
@@ -38,6 +39,7 @@ class ProjectRecords:
         tracker: Returns the MLflow adapter.
         deployer: Returns the BentoML adapter.
         server_id: Maps an offline run's local id to the server's (others unchanged).
+        monitor: Returns the Evidently adapter (read only with a team's Evidently service).
     """
 
     def __init__(
@@ -47,9 +49,12 @@ class ProjectRecords:
         tracker: Callable[[str], MLflowTracker],
         deployer: Callable[[str], BentoMLDeployer],
         server_id: Callable[[str], str] = str,
+        *,
+        monitor: Callable[[str], EvidentlyMonitor] | None = None,
     ) -> None:
         self.settings, self.workspace = settings, workspace
         self._tracker, self._deployer, self._server_id = tracker, deployer, server_id
+        self._monitor = monitor
 
     # tracking ---------------------------------------------------------------------------
     def has_store(self) -> bool:
@@ -186,7 +191,7 @@ class ProjectRecords:
         files = self.monitoring_files()
         run = self.monitoring_run()
         reference = files["reference"]
-        return {
+        out = {
             "checks": files["state"].get("checks", 0),
             "latest": dict(run["metrics"]) if run else None,
             "monitoring_run_id": run["run_id"] if run else None,
@@ -195,6 +200,10 @@ class ProjectRecords:
                 for k in ("digest", "rows", "created_at", "target", "prediction")
             },
         }
+        if self.settings.monitoring_service and self._monitor:  # a team's: every machine's
+            history = self._monitor("lineage").snapshots()
+            out.update(checks=len(history), history=history)
+        return out
 
 
 def run_summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class StatusMixin(HardwareMixin):
             "tracking": redact(s.tracking_uri),
             "versioning": redact(remote_spec(s).url),
             "serving": str(s.bentoml_home),
-            "monitoring": str(s.monitoring_workspace),
+            "monitoring": s.monitoring_location,
         }
         components: dict[str, Any] = {}
         for name, comp in COMPONENTS.items():

@@ -156,23 +156,25 @@ class MonitoringMixin(ClientBase):
 
         from mlops.monitoring.state import MonitoringState
 
+        shared = self.settings.monitoring_service is not None
         with MonitoringState(self.workspace.path("monitoring")).update() as state:
+            monitor = self._monitor()
             number = int(state.get("checks", 0)) + 1
+            if shared:  # every machine's checks count: one numbering for the team
+                number = max(number, monitor.count_snapshots() + 1)
             snapshot.set_name(f"check {number}")
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             path = self.workspace.path("reports") / f"monitoring-{number:05d}-{stamp}.html"
-            monitor = self._monitor()
             monitor.save_html(snapshot, path)
-            project_id, snapshot_id = monitor.add_to_history(
-                snapshot, state.get("evidently_project_id")
-            )
+            known = None if shared else state.get("evidently_project_id")
+            project_id, snapshot_id = monitor.add_to_history(snapshot, known)
             state.update(checks=number, evidently_project_id=project_id)
         return {
             "project": self.project,
             "check": number,
             "report_path": str(path),
             "evidently": {
-                "workspace": str(self.settings.monitoring_workspace),
+                "workspace": self.settings.monitoring_location,
                 "project_id": project_id,
                 "snapshot_id": snapshot_id,
             },
@@ -227,7 +229,13 @@ class MonitoringMixin(ClientBase):
 
     def _lineage(self, digest: str) -> dict[str, str]:
         """Metadata every Evidently snapshot carries: project, reference and the active run."""
-        lineage = {"mlops_project": self.project, "reference_digest": digest}
+        import socket
+
+        lineage = {
+            "mlops_project": self.project,
+            "reference_digest": digest,
+            "host": socket.gethostname(),
+        }
         if self.active_run_id:
             lineage["mlflow_run_id"] = self.active_run_id
         return lineage

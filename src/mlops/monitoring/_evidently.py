@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from evidently import (
@@ -33,7 +33,15 @@ from evidently.tests import Reference, gte, lte
 from evidently.ui.workspace import Workspace as EvidentlyWorkspace
 
 from mlops.config import Settings
-from mlops.errors import ErrorMap, InvalidInputError, MLOpsClientError, translate_errors
+from mlops.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    ErrorMap,
+    InvalidInputError,
+    MLOpsClientError,
+    redact,
+    translate_errors,
+)
 from mlops.monitoring import text
 from mlops.monitoring.outcome import CheckOutcome
 from mlops.monitoring.reader import number, read_outcome
@@ -93,7 +101,24 @@ def _rejected(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
     )
 
 
-EVIDENTLY_ERRORS = ErrorMap(((ValueError, TypeError, KeyError), _rejected))
+def _service_failed(exc: BaseException, _: Mapping[str, str]) -> MLOpsClientError:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403):
+        return AuthenticationError(
+            f"the Evidently UI service refused the secret (HTTP {status})",
+            hint="set monitoring.secret (MLOPS_MONITORING_SECRET) to the service's --secret",
+        )
+    return ConnectionFailedError(
+        f"the Evidently UI service did not answer: {type(exc).__name__}: {redact(str(exc))[:300]}",
+        hint="start it (`evidently ui --host 0.0.0.0 --port 8000 --workspace <folder>`), fix "
+        "monitoring.workspace, or raise monitoring.timeout",
+    )
+
+
+EVIDENTLY_ERRORS = ErrorMap(
+    ("requests.exceptions:RequestException", _service_failed),
+    ((ValueError, TypeError, KeyError), _rejected),
+)
 
 
 @contextmanager
@@ -301,11 +326,39 @@ class EvidentlyMonitor:
 
     @property
     def workspace(self) -> EvidentlyWorkspace:
-        """Evidently's own workspace of the monitoring history (the documented escape hatch)."""
+        """Evidently's own workspace of the monitoring history (the documented escape hatch):
+        a local ``Workspace``, or a ``RemoteWorkspace`` of the team's Evidently UI service."""
         with _evidently("open_workspace"):
             if self._history is None:  # kept: opening a workspace costs tens of milliseconds
-                self._history = EvidentlyWorkspace(str(self.history_path()))
+                service = self.settings.monitoring_service
+                if service:
+                    monitoring = self.settings.monitoring
+                    self._history = _bounded_remote(service, monitoring.secret, monitoring.timeout)
+                else:
+                    self._history = EvidentlyWorkspace(str(self.history_path()))
             return self._history
+
+    def count_snapshots(self) -> int:
+        """How many checks of this project the Evidently workspace holds."""
+        return len(self.snapshots())
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """This project's checks in the Evidently workspace: ``id``, ``name``, ``timestamp``,
+        ``metadata``, oldest first (every machine's, with a shared service)."""
+        workspace = self.workspace
+        with _evidently("read_history"):
+            found = workspace.search_project(self.settings.project)
+            if not found:
+                return []
+            if self.settings.monitoring_service:
+                # Evidently 0.7's RemoteWorkspace has no list_runs: the service's own API.
+                path = f"/api/projects/{found[0].id}/snapshots"
+                listed = workspace._request(path, "GET").json()
+                rows = [_listed_row(item) for item in listed]
+            else:
+                runs = workspace.list_runs(found[0].id)
+                rows = [_snapshot_row(workspace, found[0].id, run_id) for run_id in runs]
+        return sorted(rows, key=lambda r: r["timestamp"] or "")
 
     def add_to_history(self, snapshot: Snapshot, project_id: str | None) -> tuple[str, str]:
         """Add ``snapshot`` to the project's Evidently project; return (project id, snapshot id)."""
@@ -327,6 +380,73 @@ class EvidentlyMonitor:
         for panel in _panels(ReferenceSchema.load(self.schema_path)):
             project.dashboard.add_panel(panel)
         return project
+
+
+def _snapshot_row(workspace: Any, project_id: Any, run_id: Any) -> dict[str, Any]:
+    snapshot = workspace.load_snapshot(project_id, run_id)
+    timestamp = getattr(snapshot, "timestamp", None)
+    return {
+        "id": str(run_id),
+        "name": getattr(snapshot, "name", None),
+        "timestamp": timestamp.isoformat(timespec="seconds") if timestamp else None,
+        "metadata": dict(getattr(snapshot, "metadata", None) or {}),
+    }
+
+
+def _listed_row(item: dict[str, Any]) -> dict[str, Any]:
+    stamp = item.get("timestamp")
+    return {
+        "id": str(item.get("id")),
+        "name": item.get("name"),
+        "timestamp": str(stamp)[:19] if stamp else None,
+        "metadata": dict(item.get("metadata") or {}),
+    }
+
+
+def _bounded_remote(url: str, secret: str | None, timeout: float) -> EvidentlyWorkspace:
+    """Evidently's ``RemoteWorkspace``, with every request bounded by ``timeout`` seconds
+    (Evidently's own sends without a timeout: a hung service would hang the caller)."""
+    from evidently._pydantic_compat import parse_obj_as
+    from evidently.errors import EvidentlyError
+    from evidently.legacy.ui.workspace.remote import RemoteBase
+    from evidently.ui.workspace import RemoteWorkspace
+    from requests import Session
+
+    class _Bounded(RemoteBase):  # type: ignore[misc]
+        """Evidently's ``RemoteBase._request`` (0.7), sent with a timeout."""
+
+        def _request(  # noqa: PLR0917 - the signature Evidently calls
+            self,
+            path: str,
+            method: str,
+            query_params: dict[str, Any] | None = None,
+            body: dict[str, Any] | None = None,
+            response_model: Any = None,
+            cookies: Any = None,
+            headers: dict[str, str] | None = None,
+            form_data: bool = False,
+        ) -> Any:
+            request = self._prepare_request(
+                path, method, query_params, body, cookies, headers, form_data=form_data
+            )
+            with Session() as session:
+                response = session.send(request.prepare(), timeout=timeout)
+            if response.status_code >= 400:
+                try:
+                    detail = response.json()["detail"]
+                except (ValueError, KeyError, TypeError):
+                    detail = None
+                if detail:
+                    raise EvidentlyError(detail)
+            response.raise_for_status()
+            if response_model is not None:
+                return parse_obj_as(response_model, response.json())
+            return response
+
+    class BoundedRemoteWorkspace(RemoteWorkspace, _Bounded):  # type: ignore[misc]
+        """RemoteWorkspace whose requests time out."""
+
+    return cast(EvidentlyWorkspace, BoundedRemoteWorkspace(url, secret=secret))
 
 
 def _panels(schema: ReferenceSchema) -> list[Any]:
