@@ -89,6 +89,13 @@ def status(
             comp["hint"] or comp["configured"] or "",
         )
     console.print(table)
+    services = Table("service", "where", "reachable", "version", "problem / fix")
+    for row in info["services"]:
+        reach = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[row["reachable"]]
+        problem = f"{row['error']}; {row['fix']}" if row["error"] else ""
+        where = f"{row['location'] or '(not set)'}" + (" (shared)" if row["shared"] else "")
+        services.add_row(row["service"], where, reach, row["version"] or "-", problem)
+    console.print(services)
     hw = info["hardware"]
     console.print(f"hardware probes: {', '.join(hw['probes']) or 'none'}  (mlops hardware --once)")
     tel = info["telemetry"]

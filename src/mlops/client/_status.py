@@ -19,8 +19,13 @@ class StatusMixin(HardwareMixin):
     def get_status(self, check_reachable: bool = True) -> dict[str, Any]:
         """Per component: installed, configured, reachable, version and install hint.
 
-        Also the metric data waiting on disk (``telemetry``) and the hardware probes.
+        Also the shared services (``services``: tracking, artifact store, DVC remote, Bento
+        registry, monitoring workspace, each with ``reachable``, ``version`` and ``fix``;
+        probed at once, within a few seconds, only with ``check_reachable``), the metric
+        data waiting on disk (``telemetry``) and the hardware probes.
         """
+        from mlops.client._services import probe_services
+
         s = self.settings
         configured = {
             "tracking": redact(s.tracking_uri),
@@ -49,6 +54,7 @@ class StatusMixin(HardwareMixin):
             "tracking_uri": redact(s.tracking_uri),
             "workspace": str(self.workspace.root),
             "components": components,
+            "services": probe_services(s) if check_reachable else [],
             "telemetry": self._pending_on_disk(),
             "hardware": self._probe_names(),
         }
