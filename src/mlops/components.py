@@ -82,6 +82,7 @@ COMPONENTS: dict[str, Component] = {
         ),
         Component("auth", "flask_wtf", "flask-wtf", "team", "MLflow's basic-auth server app"),
         Component("s3", "boto3", "boto3", "team", "S3 for a team's Bento registry"),
+        Component("moto", "moto", "moto", "team", "an S3 endpoint for `mlops team up`"),
         Component("dashboard", "fastapi", "fastapi", "dashboard", "the local dashboard"),
         Component("mlx", "mlx_lm", "mlx-lm", "mlx", "LoRA fine-tuning and text generation on MLX"),
     )

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from mlops.cli import dashboard, data, demo, hardware, lora, monitor, serve
+from mlops.cli import dashboard, data, demo, hardware, lora, monitor, serve, team
 from mlops.cli._common import err_console
 from mlops.cli._output import configure_output
 from mlops.cli.core import register_core
@@ -62,6 +62,9 @@ app.add_typer(data.app, name="data", help="Data versions on DVC, linked to runs.
 app.add_typer(monitor.app, name="monitor", help="Drift and performance monitoring on Evidently.")
 app.add_typer(hardware.app, name="hardware", help="What this machine's hardware probes report.")
 app.add_typer(lora.app, name="lora", help="LoRA fine-tuning with mlx-lm, tracked in a run.")
+app.add_typer(
+    team.app, name="team", help="A team's shared services on this machine (try team mode)."
+)
 serve.register(app)
 dashboard.register(app)
 

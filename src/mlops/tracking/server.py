@@ -125,8 +125,12 @@ def _write_auth_config(settings: Settings) -> None:
     target.chmod(0o600)  # it may name a database URI with a password
 
 
-def start_server(settings: Settings) -> ServerInfo:
-    """Start the server in the background and wait (bounded) until it answers."""
+def start_server(settings: Settings, extra_env: dict[str, str] | None = None) -> ServerInfo:
+    """Start the server in the background and wait (bounded) until it answers.
+
+    ``extra_env`` joins the server's environment (e.g. ``MLFLOW_S3_ENDPOINT_URL`` for
+    artifacts on an S3-compatible store).
+    """
     current = server_status(settings)
     if current is not None and current.running:
         raise InvalidInputError(
@@ -136,6 +140,7 @@ def start_server(settings: Settings) -> ServerInfo:
             hint="mlops server stop",
         )
     argv, env, backend = server_command(settings)
+    env.update(extra_env or {})
     state = _state_dir(settings)
     make_dir(state)
     if backend.startswith("sqlite:///"):
