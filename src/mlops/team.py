@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -246,26 +245,10 @@ def _is_ours(pid: int, marker: bytes) -> bool:
     return marker in cmdline
 
 
-def _stop_group(pid: int, timeout: float = 15.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
-        except ChildProcessError:
-            pass
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _stop_group(pid: int) -> None:
+    from mlops.tracking.server import stop_process_group
+
+    stop_process_group(pid)
 
 
 def _free_port(host: str) -> int:

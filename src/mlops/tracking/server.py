@@ -25,7 +25,7 @@ from mlops.config import Settings
 from mlops.errors import ConnectionFailedError, InvalidInputError, OperationTimeoutError, redact
 from mlops.workspace import make_dir
 
-__all__ = ["ServerInfo", "server_status", "start_server", "stop_server"]
+__all__ = ["ServerInfo", "server_status", "start_server", "stop_process_group", "stop_server"]
 
 
 @dataclass(frozen=True)
@@ -236,6 +236,11 @@ def stop_server(settings: Settings, timeout: float = 15.0) -> ServerInfo | None:
         _terminate(info.pid, timeout)
     _state_file(settings).unlink(missing_ok=True)
     return ServerInfo(info.pid, info.url, info.backend_store_uri, info.log_path, False)
+
+
+def stop_process_group(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM the process group led by ``pid``; SIGKILL it after ``timeout`` seconds."""
+    _terminate(pid, timeout)
 
 
 def _terminate(pid: int, timeout: float = 15.0) -> None:
