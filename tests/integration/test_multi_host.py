@@ -11,19 +11,16 @@ workspace, and reads the lineage. The namespaces and links are removed at the en
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlops.testing.hosts import INFRA, Host, HostsUnavailableError, make_hosts, remove_hosts
 from tests.conftest import free_port
 
 from .conftest import MlflowServer
@@ -31,70 +28,15 @@ from .test_versioning import _bucket, _stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.hosts]
 
-INFRA = "10.231.1.1"  # the infrastructure host's end of the link to A
-LINKS = {"a": ("10.231.1.1", "10.231.1.2"), "b": ("10.231.2.1", "10.231.2.2")}
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
-@dataclass
-class Host:
-    name: str
-    namespace: str
-    address: str
-    home: Path
-
-    def run(
-        self, script: str, cwd: Path, env: dict[str, str], timeout: float = 420
-    ) -> dict[str, Any]:
-        done = subprocess.run(
-            ["ip", "netns", "exec", self.namespace, sys.executable, "-c", script],
-            cwd=cwd,
-            env={**env, "HOME": str(self.home), "XDG_CACHE_HOME": str(self.home / ".cache")},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert done.returncode == 0, f"host {self.name}:\n{done.stdout}\n{done.stderr[-4000:]}"
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Host]]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2 (`ip netns`)")
-    tag = uuid.uuid4().hex[:4]
-    made: dict[str, Host] = {}
     try:
-        for name, (outer, inner) in LINKS.items():
-            ns, veth = f"mlops-{name}-{tag}", f"mlo{name}{tag}"
-            _ip("netns", "add", ns)
-            made[name] = Host(name, ns, inner, tmp_path_factory.mktemp(f"home-{name}"))
-            _ip("link", "add", veth, "type", "veth", "peer", "name", f"{veth}p")
-            _ip("link", "set", f"{veth}p", "netns", ns)
-            _ip("addr", "add", f"{outer}/24", "dev", veth)
-            _ip("link", "set", veth, "up")
-            for args in (
-                ("addr", "add", f"{inner}/24", "dev", f"{veth}p"),
-                ("link", "set", f"{veth}p", "up"),
-                ("link", "set", "lo", "up"),
-                ("route", "add", "default", "via", outer),
-            ):
-                _ip("-n", ns, *args)
-    except subprocess.CalledProcessError as exc:
-        _remove(made, tag)
-        pytest.skip(f"network namespaces cannot be made here: {exc.stderr!r}")
+        made = make_hosts(["a", "b"], tmp_path_factory.mktemp("homes"))
+    except HostsUnavailableError as exc:
+        pytest.skip(str(exc))
     yield made
-    _remove(made, tag)
-
-
-def _remove(made: dict[str, Host], tag: str) -> None:
-    for name, host in made.items():
-        subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "del", f"mlo{name}{tag}"], capture_output=True, check=False)
+    remove_hosts(made)
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +222,7 @@ def test_two_hosts_share_data_runs_models_bentos_and_monitoring(
     env |= {"AWS_DEFAULT_REGION": "us-east-1", "GIT_AUTHOR_NAME": "A", "GIT_COMMITTER_NAME": "A"}
     env |= {"GIT_AUTHOR_EMAIL": "a@example.com", "GIT_COMMITTER_EMAIL": "a@example.com"}
 
-    a = hosts["a"].run(HOST_A, repo_a, env)
+    a = hosts["a"].run_python(HOST_A, repo_a, env)
     assert "data/train.csv.dvc" in a["committed"] and "mlops.toml" in a["committed"]
     assert not [p for p in a["committed"] if p.startswith(".mlops/") or p == "data/train.csv"]
 
@@ -291,7 +233,7 @@ def test_two_hosts_share_data_runs_models_bentos_and_monitoring(
         .replace("BENTO", repr(a["bento"]))
         .replace("ROWS", repr(a["rows"]))
     )
-    b = hosts["b"].run(script_b, work_b, env)
+    b = hosts["b"].run_python(script_b, work_b, env)
 
     assert b["md5"] == a["md5"]  # the same bytes, pulled from the team's remote
     assert b["added"] == ["data/train.csv"]

@@ -234,6 +234,13 @@ def server_start(  # noqa: PLR0917 - typer maps each parameter to an option
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int | None, typer.Option(help="server worker processes")] = None,
+    artifacts_destination: Annotated[
+        str | None,
+        typer.Option(
+            help="where artifacts go, e.g. s3://bucket/prefix (MLFLOW_S3_ENDPOINT_URL "
+            "for an S3-compatible endpoint)"
+        ),
+    ] = None,
     auth: Annotated[
         bool | None,
         typer.Option(
@@ -253,6 +260,7 @@ def server_start(  # noqa: PLR0917 - typer maps each parameter to an option
         port=port,
         workers=workers,
         auth=auth,
+        artifacts_destination=artifacts_destination,
     )
     info = start_server(settings)
     console.print(f"MLflow server running at {info.url} (pid {info.pid}), log {info.log_path}")
