@@ -91,7 +91,9 @@ def make_hosts(names: list[str], homes: Path) -> dict[str, Host]:
                 _ip("-n", host.namespace, *args)
     except subprocess.CalledProcessError as exc:
         remove_hosts(made)
-        raise HostsUnavailableError(f"network namespaces cannot be made here: {exc.stderr!r}") from exc
+        raise HostsUnavailableError(
+            f"network namespaces cannot be made here: {exc.stderr!r}"
+        ) from exc
     return made
 
 
