@@ -28,7 +28,10 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
         "mlops.integrations.mlx_adapter_pyfunc",  # copied into that model: loads it
     ),
     "sqlalchemy": ("mlops.tracking._errors",),
-    "requests": ("mlops.tracking._errors",),
+    "requests": (
+        "mlops.tracking._errors",
+        "mlops.monitoring._evidently",  # Evidently's HTTP client, sent with a timeout
+    ),
     "urllib3": ("mlops.tracking._errors",),
     "dvc": ("mlops.versioning._dvc", "mlops.versioning._dvc_errors"),
     "dvc_objects": ("mlops.versioning._dvc_errors",),
