@@ -641,6 +641,33 @@ def proxy_faults(server: Server, base: Path) -> Outcome:
             stop_agents(repo, project)
 
 
+def slow_delivery_at_exit(server: Server, base: Path) -> Outcome:
+    """The run ends while delivery progresses, slowly (each chunk 50 ms late, via the proxy).
+
+    Leaving ``start_run`` and the interpreter's exit together must stay within
+    one ``flush_timeout`` although every wait sees progress.
+    """
+    repo, project = new_repo(base, "slow"), "slow"
+    with FaultProxy(("127.0.0.1", server.port), delay=0.05) as proxy:
+        child = Child(repo, project, proxy.url, pause=0.0001)
+        try:
+            proxy.set_mode("delay")
+            child.until(20_000)
+            child.watch(3.0)  # delivery under way, slower than logging: a backlog at the end
+            child.stop()
+            exit_s = child.finish()
+            proxy.set_mode("pass")
+            rcs = [mlops_sync(repo, project, proxy.url)]
+            out = count(server.url, child)
+            out.exit_s, out.sync_rc = exit_s, rcs
+            out.notes["leave_run_s"] = child.leave_s
+            return out
+        finally:
+            proxy.set_mode("pass")
+            child.close()
+            stop_agents(repo, project)
+
+
 def concurrent_adoption(server: Server, base: Path) -> Outcome:
     """Four processes log to one project; two are kill -9'd; the agent adopts their logs.
 
@@ -684,5 +711,6 @@ SCENARIOS: dict[str, Callable[[Server, Path], Outcome]] = {
     "server_hung": server_hung,
     "disk_full": disk_full,
     "proxy_faults": proxy_faults,
+    "slow_delivery_at_exit": slow_delivery_at_exit,
     "concurrent_adoption": concurrent_adoption,
 }

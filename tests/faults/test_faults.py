@@ -70,6 +70,13 @@ def test_proxy_refuses_cuts_delays_and_stalls(live_server: Server, tmp_path: Pat
     assert out.sync_rc == [1, 0]  # stalled: pending; passing again: complete
 
 
+def test_slow_delivery_leave_and_exit_share_one_bound(live_server: Server, tmp_path: Path) -> None:
+    out = harness.slow_delivery_at_exit(live_server, tmp_path)
+    assert out.notes["leave_run_s"] >= FLUSH_TIMEOUT - 0.5  # delivery was still going on
+    assert_loss_free(out)  # exit within flush_timeout + 1 s, not twice the bound
+    assert out.sync_rc == [0]
+
+
 def test_concurrent_writers_killed_are_adopted(live_server: Server, tmp_path: Path) -> None:
     out = harness.concurrent_adoption(live_server, tmp_path)
     assert_loss_free(out)
