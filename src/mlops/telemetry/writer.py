@@ -64,6 +64,7 @@ class WalWriter:
         self._next_look = 0.0
         self._agent = agent.AgentLink(settings, wal_dir)
         self._stalled_at: float | None = None  # a wait ran out with no progress
+        self._end_waited = 0.0  # seconds the last run end waited in vain: exit waits the rest
         self._closed = False
         _register_exit(self)
 
@@ -138,13 +139,18 @@ class WalWriter:
         if run_id in self._offline:
             return False
         mine = [s for s in self._segments if s.run_id == run_id]
+        started = time.monotonic()
         if self._wait(mine, timeout):
+            self._end_waited = 0.0
             with self._lock:  # delivered and ended: nothing more to watch
                 for segment in mine:
                     self._segments.remove(segment)
                     segment.close(delete=True)
                 _tidy(self.wal_dir / run_id)
             return True
+        # Delivery may still be moving (then the stall rule below does not apply): the
+        # interpreter's exit gets only what is left of this bound.
+        self._end_waited = time.monotonic() - started
         self._say_pending(run_id, mine)
         return False
 
@@ -165,8 +171,10 @@ class WalWriter:
         The agent is asked to retry at once. When it reports the server away and
         delivers nothing within a short grace, the wait ends early. A wait that
         ran out without progress makes later waits of this process return at
-        once (until something is delivered again): leaving a run and exiting the
-        interpreter stay within one ``flush_timeout`` together.
+        once (until something is delivered again); one that ran out with
+        progress leaves the interpreter's exit only the rest of its bound:
+        leaving a run and exiting the interpreter stay within one
+        ``flush_timeout`` together either way.
         """
         left = [s for s in segments if s.refresh() < s.written]
         if not left:
@@ -265,7 +273,8 @@ def _close_at_exit() -> None:
     for writer in list(_writers):
         if writer._closed or not writer._segments:
             continue
-        ok = writer.flush(writer.options.flush_timeout)
+        # Leaving the last run and exiting share one bound, even while delivery moves.
+        ok = writer.flush(max(0.0, writer.options.flush_timeout - writer._end_waited))
         left = writer.pending_points()
         writer.close(0)
         if not ok and left:
