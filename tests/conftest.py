@@ -20,6 +20,19 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "hardware" / "data"  # real captures; nothing outside the repo
 
 
+_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def with_terminal_signals(argv: list[str]) -> list[str]:
+    """``argv`` run with SIGINT as a user's terminal delivers it, for a child the test stops
+    with Ctrl-C: a test run started in the background by a non-interactive shell ignores
+    SIGINT, and its children would inherit that (same PID: the wrapper execs ``argv``)."""
+    return [sys.executable, "-c", _TERMINAL, *argv]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
     with socket.socket() as sock:

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.conftest import with_terminal_signals
+
 MLOPS = str(Path(sys.executable).parent / "mlops")
 
 
@@ -40,7 +42,7 @@ def test_live_view_refreshes_until_ctrl_c(tmp_path: Path) -> None:
     # TTY_COMPATIBLE=1: rich draws the live view into the pipe as it would on a terminal.
     env = {**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "120"}
     proc = subprocess.Popen(
-        [MLOPS, "hardware", "--refresh", "0.2"],
+        with_terminal_signals([MLOPS, "hardware", "--refresh", "0.2"]),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from mlops.client import MLOpsClient
 from mlops.demo import MODEL_NAME, PROJECT
+from tests.conftest import with_terminal_signals
 
 pytestmark = pytest.mark.integration
 MLOPS = str(Path(sys.executable).with_name("mlops"))
@@ -61,7 +62,7 @@ def run_demo_keep_serving(folder: Path) -> str:
     """The second run with --keep-serving: the endpoint answers until Ctrl-C."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     proc = subprocess.Popen(
-        [MLOPS, "demo", "--dir", str(folder), "--keep-serving"],
+        with_terminal_signals([MLOPS, "demo", "--dir", str(folder), "--keep-serving"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

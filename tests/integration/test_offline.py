@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlops.client import MLOpsClient
-from tests.conftest import free_port
+from tests.conftest import free_port, with_terminal_signals
 
 from .conftest import MlflowServer
 
@@ -171,7 +171,9 @@ def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
     import signal
 
     watcher = subprocess.Popen(
-        [MLOPS, "sync", "--watch", "-p", "watched", "--repo-root", str(repo)],
+        with_terminal_signals(
+            [MLOPS, "sync", "--watch", "-p", "watched", "--repo-root", str(repo)]
+        ),
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
