@@ -42,7 +42,7 @@ BIN = Path(sys.executable).parent
 TARGET_OVERHEAD = 0.05
 SMALL_FILE = 100 * 1024
 PROJECT = "bench"
-JOBS = 4  # the client's default data.jobs, given to dvc too
+JOBS = 4  # given to every side: dvc -j, DVC's API, and the client (MLOPS_DATA_JOBS)
 
 # Both in-process scripts import DVC before their clock starts (the client
 # would otherwise import it lazily inside the first timed call).
@@ -175,6 +175,7 @@ def setup_with_dvc(root: Path, env: dict[str, str]) -> None:
 def measure(side: str, root: Path, env: dict[str, str]) -> dict[str, float]:
     """Set up, then time one side once."""
     fmt = {"project": PROJECT, "root": str(root)}
+    env = {**env, "MLOPS_DATA_JOBS": str(JOBS)}
     if side == "client":
         run([sys.executable, "-c", SETUP_SCRIPT.format(**fmt)], root, env)
         result = timed([[sys.executable, "-c", CLIENT_SCRIPT.format(**fmt)]], root, env)

@@ -152,7 +152,9 @@ class DataSettings:
     region: str | None = opt(None, "S3 region", "str?")
     profile: str | None = opt(None, "AWS profile for the remote's credentials", "str?")
     timeout: float = opt(30.0, "seconds to wait for a remote to answer", "float")
-    jobs: int = opt(4, "parallel transfers", "int")
+    jobs: int | None = opt(
+        None, "parallel transfers; default DVC's own (4 per CPU core for S3)", "int?"
+    )
     progress: bool = opt(False, "let DVC draw its progress bars (the CLI does on a tty)", "bool")
 
 
