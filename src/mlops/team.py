@@ -252,6 +252,6 @@ def _stop_group(pid: int) -> None:
 
 
 def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    from mlops.serving.server import free_port
+
+    return free_port(host)

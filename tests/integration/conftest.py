@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,3 +85,45 @@ def mlflow_server(
     server.start()
     yield server
     server.stop()
+
+
+@dataclass
+class EvidentlyService:
+    """A real `evidently ui` process on ``host`` and a free port, in its own process group."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=15)
+
+
+def start_evidently(folder: Path, host: str = "127.0.0.1") -> EvidentlyService:
+    """Start `evidently ui` on a workspace in ``folder``; return once it accepts connections."""
+    port = free_port(host)
+    argv = [sys.executable, "-m", "evidently.cli", "ui", "--workspace", str(folder / "ws")]
+    proc = subprocess.Popen(
+        [*argv, "--host", host, "--port", str(port)],
+        stdout=(folder / "ui.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+        start_new_session=True,
+    )
+    service = EvidentlyService(proc, f"http://{host}:{port}")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return service
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.3)
+    if proc.poll() is None:
+        service.stop()
+    pytest.fail(f"evidently ui did not answer: {(folder / 'ui.log').read_text()[-2000:]}")

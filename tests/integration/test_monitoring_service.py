@@ -6,11 +6,7 @@ checks to one real `evidently ui` process; each sees both, in Evidently's API an
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,8 +16,8 @@ import pytest
 
 from mlops.client import MLOpsClient
 from mlops.errors import ConnectionFailedError
-from tests.conftest import free_port
 
+from .conftest import start_evidently
 from .test_monitoring import batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -29,34 +25,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def evidently_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("evidently-service")
-    port = free_port()
-    argv = [sys.executable, "-m", "evidently.cli", "ui", "--workspace", str(folder / "ws")]
-    proc = subprocess.Popen(
-        [*argv, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=(folder / "ui.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "DO_NOT_TRACK": "1"},
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, (folder / "ui.log").read_text()
-            time.sleep(0.3)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("evidently ui did not answer within 90 s")
-    yield f"http://127.0.0.1:{port}"
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=15)
+    service = start_evidently(tmp_path_factory.mktemp("evidently-service"))
+    yield service.url
+    service.stop()
 
 
 def _machine(tmp_path: Path, host: str, service: str) -> MLOpsClient:

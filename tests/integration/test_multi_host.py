@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mlops.testing.hosts import INFRA, Host, HostsUnavailableError, make_hosts, remove_hosts
 from tests.conftest import free_port
 
-from .conftest import MlflowServer
-from .test_versioning import _bucket, _stop
+from .conftest import MlflowServer, start_evidently
+from .test_versioning import _bucket, _start_moto, _stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.hosts]
 
@@ -49,7 +47,7 @@ def infra(
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    moto, s3 = _start_moto_on(INFRA)
+    moto, s3 = _start_moto(host=INFRA)
     _bucket(s3, "team-bucket")
     server = MlflowServer(root / "srv", free_port(INFRA), postgres_uri)
     from mlops.config import load_settings
@@ -69,71 +67,23 @@ def infra(
         },
     )
     start_server(settings, {"MLFLOW_S3_ENDPOINT_URL": s3, **env})
-    evidently = _start_evidently(root, INFRA)
+    evidently = start_evidently(root, INFRA)
     try:
         yield {
             "tracking": f"http://{INFRA}:{server.port}",
             "s3": s3,
-            "monitoring": evidently["url"],
+            "monitoring": evidently.url,
             **env,
         }
     finally:
         stop_server(settings)
         _stop(moto)
-        evidently["stop"]()
+        evidently.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _start_moto_on(host: str) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-    import time
-
-    port = free_port(host)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection((host, port), timeout=0.2).close()
-            return proc, f"http://{host}:{port}"
-        except OSError:
-            time.sleep(0.1)
-    _stop(proc)
-    raise RuntimeError("moto_server did not start")
-
-
-def _start_evidently(root: Path, host: str) -> dict[str, Any]:
-    import signal
-    import socket
-    import time
-
-    port = free_port(host)
-    argv = [sys.executable, "-m", "evidently.cli", "ui", "--workspace", str(root / "evidently")]
-    proc = subprocess.Popen(
-        [*argv, "--host", host, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DO_NOT_TRACK": "1"},
-        start_new_session=True,
-    )
-    for _ in range(900):
-        try:
-            socket.create_connection((host, port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-
-    def stop() -> None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-
-    return {"url": f"http://{host}:{port}", "stop": stop}
 
 
 HOST_A = r"""

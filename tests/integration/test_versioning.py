@@ -54,11 +54,13 @@ FAKE_SECRET = "fake-secret-Zq9"
 # -- services and helpers -------------------------------------------------------------------
 
 
-def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def _start_moto(
+    extra_env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port(host)
     env = {**os.environ, **(extra_env or {})}
     proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -66,8 +68,8 @@ def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Pop
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
+            socket.create_connection((host, port), timeout=0.2).close()
+            return proc, f"http://{host}:{port}"
         except OSError:
             time.sleep(0.1)
     _stop(proc)

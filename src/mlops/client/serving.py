@@ -120,8 +120,8 @@ class ServingMixin(ClientBase):
                 hint="push the bento_tag that deploy_model returned",
             )
         full = item["tag"]
-        if registry.exists(full):
-            entry = registry.resolve(full)
+        entry = registry.find(full)
+        if entry is not None:  # versions are immutable: nothing to send
             return {"tag": full, "url": entry.url, "pushed": False, "bytes": entry.size}
         with tempfile.TemporaryDirectory(dir=self.workspace.path("serving/tmp")) as tmp:
             archive = Path(tmp) / "bento.bento"

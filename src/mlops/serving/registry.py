@@ -118,10 +118,14 @@ class BentoRegistry:
             )
         return max(entries, key=lambda e: (e.modified, e.tag))
 
+    def find(self, tag: str) -> RegistryEntry | None:
+        """The entry of ``name:version``, or None when the registry does not hold it."""
+        name, version = _split(tag)
+        return next((e for e in self.entries(name) if e.tag == f"{name}:{version}"), None)
+
     def exists(self, tag: str) -> bool:
         """True when ``name:version`` is in the registry."""
-        name, version = _split(tag)
-        return any(e.tag == f"{name}:{version}" for e in self.entries(name))
+        return self.find(tag) is not None
 
     def entries(self, name: str | None = None) -> list[RegistryEntry]:
         """Every Bento in the registry (of ``name`` only, when given), sorted by tag."""
