@@ -40,7 +40,10 @@ __all__ = [
 ]
 
 PROJECT_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # use fullmatch
-_CHOICES = {"tracking.offline": ("auto", "always", "never")}
+_CHOICES = {
+    "tracking.offline": ("auto", "always", "never"),
+    "serving.fuse_adapters": ("auto", "always", "never"),
+}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -173,6 +176,12 @@ class ServingSettings:
         None, "S3-compatible endpoint of the registry (MinIO, moto...)", "str?"
     )
     registry_timeout: float = opt(30.0, "seconds to wait for the registry to answer", "float")
+    fuse_adapters: str = opt(
+        "auto",
+        "fold an mlx-lm adapter into its base's weights when serving it: auto (float32, "
+        "non-quantized bases: the same output, faster), always (as mlx_lm fuse does), never",
+        "str",
+    )
 
 
 @dataclass(frozen=True)

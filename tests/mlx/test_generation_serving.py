@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from mlops.client import MLOpsClient
@@ -61,6 +62,8 @@ def test_spec_call_serves_greedy_generation_like_mlx_lm(
     assert answer["tokens_per_second"] > 0
     single = server.generate(PROMPTS[0], max_tokens=12)
     assert single["completions"] == answer["completions"][:1]
+    # The adapter is folded into the float32 base (serving.fuse_adapters = "auto").
+    assert psutil.Process(server.pid).environ()["MLOPS_SERVING_FUSE_ADAPTERS"] == "auto"
 
 
 def test_bento_records_lineage(

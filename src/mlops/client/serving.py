@@ -218,6 +218,7 @@ class ServingMixin(ClientBase):
         log = self.workspace.path("serving/logs") / f"{item['tag'].replace(':', '-')}-{port}.log"
         home = str(self.settings.bentoml_home)
         env = {**os.environ, "BENTOML_HOME": home, "BENTOML_DO_NOT_TRACK": "true"}
+        env["MLOPS_SERVING_FUSE_ADAPTERS"] = self.settings.serving.fuse_adapters
         server = ModelServer(
             item["tag"], argv, host=host, port=port, env=env, cwd=cwd, log_path=log
         )

@@ -70,10 +70,14 @@ POST {route} with {{"prompts": ["...", ...]}} (or {{"prompt": "..."}}), optional
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 from bentoml.exceptions import BadInput
+from bentoml.validators import ContentType
+
+# A declared media type: BentoML otherwise builds the output's JSON schema on every answer.
+JSON = ContentType("application/json")
 
 MODEL_TAG = {model_tag!r}
 KIND = {kind!r}
@@ -97,19 +101,19 @@ class {service_class}:
         self.generator = runtime.load_generator(KIND, path, base)
 
     @bentoml.api(route={route!r})
-    def generate(
+    async def generate(
         self,
         prompts: list[str] | None = None,
         prompt: str | None = None,
         max_tokens: int = 64,
         temperature: float = 0.0,
-    ) -> dict[str, Any]:
+    ) -> Annotated[dict[str, Any], JSON]:
         """Completions, token counts, seconds and tokens per second."""
         try:
             batch = self.runtime.check_request(prompts, prompt, max_tokens, temperature)
         except self.runtime.InputError as exc:
             raise BadInput(str(exc)) from exc
-        return self.generator.generate(*batch)
+        return await self.generator.agenerate(*batch)
 '''
 
 

@@ -17,10 +17,19 @@ Kinds of model folder:
 
 Temperature 0 is greedy decoding (the default), exactly what ``mlx_lm.generate``
 does without a sampler.
+
+An mlx-lm adapter is folded into its base's weights for generation (mlx-lm's own
+``fuse`` per layer, as ``mlx_lm fuse`` does) when that changes nothing but float32
+rounding: ``MLOPS_SERVING_FUSE_ADAPTERS`` = ``auto`` (the default: only float32,
+non-quantized base layers), ``always`` (half-precision and quantized bases too, as
+``mlx_lm fuse`` would) or ``never`` (the adapter stays a separate path, exactly as
+``mlx_lm.generate --adapter-path`` runs it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FUSE_CHOICES",
     "GENERATION_KINDS",
     "MAX_PROMPTS",
     "InputError",
@@ -42,6 +52,8 @@ __all__ = [
 GENERATION_KINDS = ("mlx-lm-adapter", "peft-adapter", "mlx-model")
 MAX_PROMPTS = 256
 MAX_NEW_TOKENS = 4096
+FUSE_CHOICES = ("auto", "always", "never")
+FUSE_ENV = "MLOPS_SERVING_FUSE_ADAPTERS"
 
 
 class InputError(ValueError):
@@ -57,7 +69,7 @@ def load_generator(kind: str, path: str, base_model: str | None) -> Any:
         base_model: Local path or hub id of the base model (adapters only).
     """
     if kind == "mlx-lm-adapter" and base_model:
-        return MLXGenerator(base_model, adapter_path=path)
+        return MLXGenerator(base_model, adapter_path=path, fuse=os.environ.get(FUSE_ENV, "auto"))
     if kind == "peft-adapter" and base_model:
         return PeftGenerator(path, base_model)
     if kind == "mlx-model":
@@ -107,12 +119,13 @@ def prompts_from(model_input: Any) -> list[str]:
 
 
 class _Generator:
-    """Loads and generates on one thread of its own, prompt by prompt.
+    """Loads and generates on one thread of its own.
 
     MLX streams belong to the thread that made them (an array loaded on one
     thread cannot be evaluated on another), and a server calls from a pool of
     threads: so every model call runs on this generator's own thread, which
-    also serialises requests on the one model.
+    also serialises requests on the one model. A request crosses to that thread
+    once, whatever its number of prompts.
     """
 
     def __init__(self) -> None:
@@ -125,12 +138,24 @@ class _Generator:
         self, prompts: list[str], max_tokens: int = 64, temperature: float = 0.0
     ) -> dict[str, Any]:
         """Complete each prompt; completions, token counts, time and tokens per second."""
+        return self._on_thread(self._generate_here, prompts, max_tokens, temperature)  # type: ignore[no-any-return]
+
+    async def agenerate(
+        self, prompts: list[str], max_tokens: int = 64, temperature: float = 0.0
+    ) -> dict[str, Any]:
+        """:meth:`generate` for an event loop: it waits without holding a thread of the server."""
+        future = self._thread.submit(self._generate_here, prompts, max_tokens, temperature)
+        return await asyncio.wrap_future(future)  # type: ignore[no-any-return]
+
+    def _generate_here(
+        self, prompts: list[str], max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
         completions: list[str] = []
         prompt_tokens: list[int] = []
         completion_tokens: list[int] = []
         started = time.perf_counter()
         for prompt in prompts:
-            text, n_prompt, n_new = self._on_thread(self.complete, prompt, max_tokens, temperature)
+            text, n_prompt, n_new = self.complete(prompt, max_tokens, temperature)
             completions.append(text)
             prompt_tokens.append(n_prompt)
             completion_tokens.append(n_new)
@@ -155,14 +180,24 @@ class MLXGenerator(_Generator):
     Args:
         model_path: Local folder or hub id of the (base) model.
         adapter_path: mlx-lm adapter folder, or None for the model alone.
+        fuse: ``auto``, ``always`` or ``never``: fold the adapter into the base weights
+            (see the module's docstring).
+
+    Attributes:
+        fused: How many adapter layers were folded into the base (0: none).
     """
 
-    def __init__(self, model_path: str, adapter_path: str | None = None) -> None:
+    def __init__(
+        self, model_path: str, adapter_path: str | None = None, fuse: str = "auto"
+    ) -> None:
         super().__init__()
+        if fuse not in FUSE_CHOICES:
+            raise ValueError(f"{FUSE_ENV}={fuse!r} is not one of {', '.join(FUSE_CHOICES)}")
         from mlx_lm import load
 
         loaded: Any = self._on_thread(partial(load, model_path, adapter_path=adapter_path))
         self.model, self.tokenizer = loaded[0], loaded[1]
+        self.fused: int = self._on_thread(fuse_adapter, self.model, fuse) if adapter_path else 0
 
     def complete(self, prompt: str, max_tokens: int, temperature: float) -> tuple[str, int, int]:
         """Generate with ``mlx_lm.stream_generate`` (greedy at temperature 0, like ``generate``)."""
@@ -178,6 +213,31 @@ class MLXGenerator(_Generator):
         if last is None:
             return "", 0, 0
         return text, int(last.prompt_tokens), int(last.generation_tokens)
+
+
+def fuse_adapter(model: Any, mode: str = "auto") -> int:
+    """Fold a loaded adapter's layers into the base weights (mlx-lm's ``fuse``); how many.
+
+    ``auto`` folds only when every adapted layer's base is float32 and not quantized:
+    the fused model then computes what base + adapter computes, up to float32
+    rounding. ``always`` folds every layer (quantized bases are quantized again, as
+    ``mlx_lm fuse`` does); ``never`` folds none.
+    """
+    adapted = [(name, module) for name, module in model.named_modules() if hasattr(module, "fuse")]
+    if mode == "never" or not adapted or (mode == "auto" and not all(map(_exact, adapted))):
+        return 0
+    from mlx.utils import tree_unflatten
+
+    model.update_modules(tree_unflatten([(name, module.fuse()) for name, module in adapted]))
+    return len(adapted)
+
+
+def _exact(named: tuple[str, Any]) -> bool:
+    import mlx.core as mx
+
+    base = getattr(named[1], "linear", None) or getattr(named[1], "embedding", None)
+    weight = getattr(base, "weight", None)
+    return weight is not None and not hasattr(base, "scales") and weight.dtype == mx.float32
 
 
 class PeftGenerator(_Generator):
