@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientBase", "RunState"]
 
+_now_ns = time.time_ns
+
 
 @dataclass
 class RunState:
@@ -190,12 +192,16 @@ class ClientBase:
         timestamp_ms: int | None = None,
         operation: str = "log_metrics",
     ) -> None:
-        """Validate and enqueue points for ``run_id`` (default: the active run)."""
-        run_id = run_id or self.active_run_id or self._require_run(operation)
+        """Validate and enqueue points for ``run_id`` (default: the active run).
+
+        The training loop's hot path: every attribute look-up and call here is paid per point.
+        """
+        if not run_id:
+            stack = self._run_stack
+            run_id = stack[-1] if stack else self._require_run(operation)
         points = validate_metrics(metrics, step, operation)
-        ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-        pipeline = self._writer or self._telemetry()
-        pipeline.submit(run_id, points, 0 if step is None else step, ts)
+        ts = timestamp_ms if timestamp_ms is not None else _now_ns() // 1_000_000
+        (self._writer or self._telemetry()).submit(run_id, points, step or 0, ts)
 
     def _require_run(self, operation: str, run_id: str | None = None) -> str:
         run_id = run_id or self.active_run_id

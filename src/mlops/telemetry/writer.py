@@ -35,6 +35,7 @@ log = logging.getLogger("mlops.telemetry")
 SEGMENT_BYTES = 64 * 1024 * 1024
 _CHECK_AGENT_EVERY = 2.0  # seconds between the hot path's looks at the agent
 _POLL = 0.02  # seconds between looks at the acknowledgement files while waiting
+_monotonic = time.monotonic
 
 
 class WalWriter:
@@ -61,6 +62,7 @@ class WalWriter:
         self._unacked_estimate = 0
         self._max_bytes = int(self.options.max_log_mb * 1024 * 1024)
         self._since_wake = 0
+        self._batch_size = self.options.batch_size
         self._next_look = 0.0
         self._agent = agent.AgentLink(settings, wal_dir)
         self._stalled_at: float | None = None  # a wait ran out with no progress
@@ -73,19 +75,23 @@ class WalWriter:
     def submit(self, run_id: str, points: list[tuple[str, float]], step: int, ts: int) -> None:
         """Append ``points`` to the run's segment in one write; wake the agent per batch."""
         data = encode_points(points, step, ts)
-        with self._lock:
+        size = len(data)
+        lock = self._lock
+        lock.acquire()  # acquire/release: half the cost of `with` on this path
+        try:
             segment = self._open.get(run_id) or self._open_segment(run_id)
-            if self._unacked_estimate + len(data) > self._max_bytes:
-                self._check_room(len(data))
-            end = segment.append(data)
-            self._unacked_estimate += len(data)
-            if end >= SEGMENT_BYTES:
+            if self._unacked_estimate + size > self._max_bytes:
+                self._check_room(size)
+            if segment.append(data) >= SEGMENT_BYTES:
                 self._open.pop(run_id, None)
+            self._unacked_estimate += size
             self._since_wake += len(points)
-            wake = self._since_wake >= self.options.batch_size
+            wake = self._since_wake >= self._batch_size
             if wake:
                 self._since_wake = 0
-        now = time.monotonic()
+        finally:
+            lock.release()
+        now = _monotonic()
         if wake or now >= self._next_look:
             self._next_look = now + _CHECK_AGENT_EVERY
             self._agent.wake()
