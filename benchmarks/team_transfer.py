@@ -5,8 +5,12 @@ Two hosts made of network namespaces (``mlops.testing.hosts``; needs root) and a
 
 - **Data**: host A versions ``--mb`` MiB (4 files) with ``mlops data add`` and pushes it to
   the team's S3 remote; host B clones the repository and pulls it, alternately with
-  ``mlops data pull`` and with DVC's own ``dvc pull`` (cache and files removed before each
-  pull), ``--rounds`` times each. Both are commands, so both pay their interpreter start.
+  ``mlops data pull`` and with DVC's own ``dvc pull`` (cache and files removed and the
+  page cache written back with ``sync`` before each pull; who goes first alternates by
+  round, since the second pull of a round pays for the first one's writeback otherwise),
+  ``--rounds`` times each. Both are commands, so both pay their interpreter start. CPU
+  seconds (user + system) are reported beside wall seconds: the disk makes the wall time
+  of a 1 GiB pull move by a second between rounds, the CPU time far less.
 - **Bento**: A builds a Bento of a small scikit-learn model; A pushes it and B pulls it,
   with ``mlops bento push`` / ``mlops bento pull`` through a shared-folder registry vs
   BentoML's own ``bentoml export`` / ``bentoml import`` of the same archive to the same
@@ -16,7 +20,7 @@ Two hosts made of network namespaces (``mlops.testing.hosts``; needs root) and a
 Reported: median seconds per side and the ratio ours / theirs (goal <= 1.05). Everything
 is deleted afterwards. Prints one JSON object.
 
-Usage: ``python benchmarks/team_transfer.py [--mb 1024] [--rounds 3]``
+Usage: ``python benchmarks/team_transfer.py [--mb 1024] [--rounds 5]``
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,6 +85,12 @@ def _keys() -> dict[str, str]:
 
 
 def _timed(host: Host, argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    return _timed_cpu(host, argv, cwd, env)[0]
+
+
+def _timed_cpu(host: Host, argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one command."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(
         host.command(argv), cwd=cwd, env=host.env(env), capture_output=True, text=True, check=False
@@ -87,7 +98,12 @@ def _timed(host: Host, argv: list[str], cwd: Path, env: dict[str, str]) -> float
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{argv} on {host.name} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -116,16 +132,19 @@ def _data(
     _git(repo_a, "push", "-q", "origin", "HEAD:main")
     repo_b = work / "b"
     _git(work, "clone", "-q", "-b", "main", str(origin), str(repo_b))
-    ours, theirs = [], []
-    for _ in range(rounds):
-        for side in ("ours", "theirs"):
+    ours, theirs, cpu = [], [], {"ours": [], "theirs": []}
+    commands = {
+        "ours": [str(BIN / "mlops"), "data", "pull", "-p", "bench"],
+        "theirs": [str(BIN / "dvc"), "pull", "-q"],
+    }
+    for round_ in range(rounds):
+        for side in ("ours", "theirs") if round_ % 2 == 0 else ("theirs", "ours"):
             shutil.rmtree(repo_b / ".dvc" / "cache", ignore_errors=True)
             shutil.rmtree(repo_b / "data", ignore_errors=True)
-            if side == "ours":
-                argv = [str(BIN / "mlops"), "data", "pull", "-p", "bench"]
-                ours.append(_timed(b, argv, repo_b, env))
-            else:
-                theirs.append(_timed(b, [str(BIN / "dvc"), "pull", "-q"], repo_b, env))
+            os.sync()
+            wall, used = _timed_cpu(b, commands[side], repo_b, env)
+            (ours if side == "ours" else theirs).append(wall)
+            cpu[side].append(used)
             assert (repo_b / "data" / "part0.bin").stat().st_size == (mb // 4) << 20
     return {
         "mib": mb,
@@ -134,7 +153,9 @@ def _data(
         "b_pull_ours_s": round(statistics.median(ours), 2),
         "b_pull_dvc_s": round(statistics.median(theirs), 2),
         "ratio": round(statistics.median(ours) / statistics.median(theirs), 3),
+        "cpu_ratio": round(statistics.median(cpu["ours"]) / statistics.median(cpu["theirs"]), 3),
         "rounds": {"ours": [round(x, 2) for x in ours], "dvc": [round(x, 2) for x in theirs]},
+        "cpu_rounds": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
     }
 
 
@@ -169,8 +190,8 @@ def _bento(hosts: dict[str, Host], work: Path, env: dict[str, str], rounds: int)
     name, version = tag.split(":")
     archive = shared / name / f"{version}.bento"
     mlops = str(BIN / "mlops")
-    for _ in range(rounds):
-        for side in ("ours", "bentoml"):
+    for round_ in range(rounds):
+        for side in ("ours", "bentoml") if round_ % 2 == 0 else ("bentoml", "ours"):
             shutil.rmtree(shared, ignore_errors=True)
             shutil.rmtree(home_b, ignore_errors=True)
             if side == "ours":
@@ -209,7 +230,7 @@ def _bento(hosts: dict[str, Host], work: Path, env: dict[str, str], rounds: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mlops-team-bench-"))
     try:

@@ -227,6 +227,44 @@ def test_add_push_delete_pull_is_byte_identical(
     assert (repo / ".mlops" / "dvc-site-cache").is_dir()
 
 
+def _cache_object(cache: Path, md5: str) -> Path:
+    return cache / "files" / "md5" / md5[:2] / md5[2:]
+
+
+@pytest.mark.parametrize("cache_place", ["in-repo", "shared"])
+def test_pull_counts_the_bytes_it_brought(repo: Path, tmp_path: Path, cache_place: str) -> None:
+    """bytes = the objects the pull wrote into the cache, not those already there."""
+    cache = repo / ".dvc" / "cache"
+    client = _client(repo)
+    try:
+        if cache_place == "shared":  # a cache outside the repository (cache.dir)
+            cache = tmp_path / "shared-cache"
+            client.dvc_status(cloud=False)  # the client initialises DVC
+            (repo / ".dvc" / "config.local").write_text(
+                (repo / ".dvc" / "config.local").read_text() + f"[cache]\n    dir = {cache}\n"
+            )
+        target = _make_data(repo, "folder")
+        version = client.dvc_add(target)
+        client.dvc_push()
+        listing = _cache_object(cache, version["md5"])
+        one = next(iter(sorted(target.rglob("img1.bin"))))
+        one_md5 = hashlib.md5(one.read_bytes()).hexdigest()
+        assert _cache_object(cache, one_md5).is_file()
+
+        _remove(target)
+        _cache_object(cache, one_md5).unlink()  # one file's object is missing, the rest are there
+        pulled = client.dvc_pull()
+        assert pulled["bytes"] == one.stat().st_size == 1001
+
+        _remove(target)
+        shutil.rmtree(cache)
+        pulled = client.dvc_pull()
+        assert pulled["bytes"] == version["size"] + listing.stat().st_size
+        assert client.dvc_pull()["bytes"] == 0  # nothing new
+    finally:
+        client.close(timeout=10)
+
+
 def test_plain_dvc_in_a_fresh_clone_pulls_what_the_client_pushed(
     repo: Path, client: MLOpsClient, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,18 +106,22 @@ class DVCVersioner:
         with self._repo("dvc_pull", name) as repo:
             url = self._probe(repo, name)
             with lock_repo(repo):
-                before = self._present_locally(repo, paths)
+                meter = _FetchMeter(
+                    repo,
+                    lambda: self._present_locally(repo, paths),
+                    lambda: {v["md5"] for v in self._versions_for(repo, paths) if v["md5"]},
+                )
                 result = repo.pull(
                     targets=paths, remote=name, jobs=self.settings.data.jobs, force=force
                 )
-                fetched = self._present_locally(repo, paths) - before
+                fetched_bytes = meter.fetched_bytes()
                 versions = self._versions_for(repo, paths)
         stats = result.get("stats", {})
         return {
             "remote": name,
             "url": url,
             "fetched": stats.get("fetched", 0),
-            "bytes": sum(_cache_size(repo, h) for h in fetched),
+            "bytes": fetched_bytes,
             # DVC lists the changed outputs beside its counts (stats holds only numbers).
             **{k: self._relative(result.get(k)) for k in ("added", "modified", "deleted")},
             "versions": versions,
@@ -426,8 +430,70 @@ def _git_rev(repo: Repo) -> str | None:
     return str(rev) if rev else None
 
 
-def _cache_size(repo: Repo, hash_info: Any) -> int:
+class _FetchMeter:
+    """The bytes a pull brought into the cache: the object files that appeared during it.
+
+    The repository's own cache is listed before and after (a directory scan, far cheaper
+    than DVC's ``used_objs`` twice). A cache outside the repository may be shared with
+    other repositories and large: there the objects the targets use are compared instead,
+    with the outputs' own objects (a folder's ``.dir`` listing) checked before DVC's
+    ``used_objs`` fetches them.
+    """
+
+    def __init__(
+        self, repo: Repo, used_present: Callable[[], set[Any]], outputs: Callable[[], set[str]]
+    ) -> None:
+        self.repo = repo
+        roots = {repo.cache.local.path, repo.cache.legacy.path}
+        self.inside = all(_is_within(r, repo.root_dir) for r in roots)
+        self.roots = sorted(roots)
+        self.used_present = used_present
+        if self.inside:
+            self.before: set[Any] = self._listing()
+        else:
+            self.missing = {h for h in outputs() if not repo.cache.local.exists(h)}
+            self.before = {h.value for h in used_present()}
+
+    def fetched_bytes(self) -> int:
+        """Bytes of the object files that are new since the meter started."""
+        if self.inside:
+            return sum(_size(path) for path in self._listing() - self.before)
+        new = {h.value for h in self.used_present()} - self.before
+        return sum(_cache_size(self.repo, value) for value in new | self.missing)
+
+    def _listing(self) -> set[Any]:
+        found: set[Any] = set()
+        for root in self.roots:
+            for shard in _scan(root):  # objects live in <root>/<2 hex digits>/<rest>
+                if len(shard.name) == 2 and shard.is_dir(follow_symlinks=False):
+                    found.update(entry.path for entry in _scan(shard.path))
+        return found
+
+
+def _scan(folder: str) -> list[os.DirEntry[str]]:
     try:
-        return os.path.getsize(repo.cache.local.oid_to_path(hash_info.value))
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _is_within(path: str, root: str) -> bool:
+    return os.path.commonpath([os.path.realpath(path), os.path.realpath(root)]) == (
+        os.path.realpath(root)
+    )
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _cache_size(repo: Repo, hash_info: Any) -> int:
+    value = hash_info if isinstance(hash_info, str) else hash_info.value
+    try:
+        return os.path.getsize(repo.cache.local.oid_to_path(value))
     except OSError:
         return 0
