@@ -138,13 +138,16 @@ def test_local_mlflow_model_folders(
     with lora_project.serve(result["bento_tag"]) as server:
         assert server.predict([[0.0, 1.0], [1.0, 0.0]]) == [0, 1]
 
-    with lora_project.start_run():
+    with lora_project.start_run() as run:
         info = log_adapter(lora_project, cli_adapter)
     from tests.mlx.test_adapter_model import download
 
     folder = download(lora_project, info.model_uri, lora_project.get_workspace_path("m"))
     adapter = lora_project.deploy_model(folder, "adapter-folder", build_bento=False)
     assert adapter["api"]["route"] == "/generate"
+    assert adapter["labels"]["run_id"] == run.info.run_id  # the MLmodel's run, in this store
+    assert adapter["labels"]["model_kind"] == "mlx-lm-adapter"
+    assert adapter["labels"]["base_model"] == str(tiny_base)
     with lora_project.serve(adapter["model_tag"]) as server:
         answer = server.generate(PROMPTS[:2], max_tokens=8)
     assert answer["completions"] == mlx_greedy(tiny_base, cli_adapter, PROMPTS[:2], 8)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,73 @@ def test_generation_api_description() -> None:
     api = generation.api_description()
     assert api["route"] == "/generate" and api["method"] == "POST"
     assert set(api["input"]["properties"]) == {"prompts", "prompt", "max_tokens", "temperature"}
+
+
+def _fake_hub_cache(cache: Path, repo_id: str, snapshot: bool = True) -> None:
+    """The Hugging Face cache's own layout: models--org--name/{refs/main, snapshots/<rev>/}."""
+    revision = hashlib.sha1(repo_id.encode()).hexdigest()
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    if snapshot:
+        _files(repo / "snapshots" / revision, "config.json", "model.safetensors", "tokenizer.json")
+
+
+_LOOKUP = """
+import json, sys
+from pathlib import Path
+from mlops.errors import NotFoundError
+from mlops.serving.generation import find_model, resolve_base_model
+
+out = {ref: find_model(ref) for ref in ("org/tiny-llama", "org/no-snapshot", "org/absent")}
+out["resolved"] = resolve_base_model(Path(sys.argv[1]), "peft-adapter")
+try:
+    resolve_base_model(Path(sys.argv[2]), "mlx-lm-adapter")
+except NotFoundError as exc:
+    out["error"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_CACHE", "HF_HOME"])
+def test_hub_id_in_the_local_cache_is_found(tmp_path: Path, variable: str) -> None:
+    """A hub id is found in a Hugging Face cache laid out as the hub writes it, offline.
+
+    huggingface_hub reads its cache location once, at import: the lookup runs in a
+    fresh interpreter whose environment points at the fake cache, as a user's would.
+    """
+    pytest.importorskip("huggingface_hub", reason="huggingface_hub is not installed")
+    home = tmp_path / "hf"
+    cache = home / "hub" if variable == "HF_HOME" else home
+    _fake_hub_cache(cache, "org/tiny-llama")
+    _fake_hub_cache(cache, "org/no-snapshot", snapshot=False)
+    peft = _files(
+        tmp_path / "peft",
+        "adapter_model.safetensors",
+        config={"base_model_name_or_path": "org/tiny-llama"},
+    )
+    absent = _files(tmp_path / "mlx", "adapters.safetensors", config={"model": "org/absent"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env[variable] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOOKUP, str(peft), str(absent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["org/tiny-llama"] == "org/tiny-llama"  # referenced by its hub id
+    assert out["org/no-snapshot"] is None and out["org/absent"] is None
+    assert out["resolved"] == "org/tiny-llama"
+    assert "base model 'org/absent'" in out["error"]
+
+
+def test_route_of_stored_items() -> None:
+    assert generation.route_of({"labels": {"model_kind": "mlx-lm-adapter"}}) == "/generate"
+    assert generation.route_of({"labels": {}, "metadata": {"kind": "mlx-model"}}) == "/generate"
+    assert generation.route_of({"labels": {"project": "p"}}) == "/predict"
+    assert generation.route_of({"labels": {}, "metadata": {"kind": "mlflow"}}) == "/predict"

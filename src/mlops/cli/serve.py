@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ def deploy(
         str,
         typer.Argument(
             help="runs:/<run_id>/<name>, models:/<name>/<version>, models:/<name>@<alias>, "
-            "models:/m-<id>, or a folder (with --predictor)."
+            "models:/m-<id>, or a folder. Folders of a known kind (an MLflow model with MLmodel, "
+            "an mlx-lm or PEFT adapter, an MLX/Hugging Face model) need no --predictor; "
+            "other folders do."
         ),
     ],
     *,
@@ -29,7 +32,8 @@ def deploy(
         str | None, typer.Option("--version", help="BentoML version (default: generated).")
     ] = None,
     predictor: Annotated[
-        str | None, typer.Option("--predictor", help="For folders: package.module:Class.")
+        str | None,
+        typer.Option("--predictor", help="For folders of no known kind: package.module:Class."),
     ] = None,
     build: Annotated[bool, typer.Option("--build/--no-build", help="Also build the Bento.")] = True,
     push: Annotated[
@@ -60,13 +64,21 @@ def serve(
     project: ProjectOption = None,
     repo_root: RootOption = None,
 ) -> None:
-    """Serve TAG over HTTP until Ctrl-C (POST /predict with {"data": [...]})."""
+    """Serve TAG over HTTP until Ctrl-C.
+
+    POST /predict with {"data": [...]}, or /generate with {"prompt": "..."} for text generation.
+    """
     client = get_client(project, repo_root)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server like Ctrl-C does
     with client.serve(tag, port=port, host=host) as server:
+        route = client.api_route(server.tag)
+        endpoint = f"{server.url}{route}"
         err_console.print(
-            f"serving {server.tag} at {server.url}/predict (log: {server.log_path}); Ctrl-C stops"
+            f"serving {server.tag} at {endpoint} (log: {server.log_path}); Ctrl-C stops",
+            markup=False,
+            highlight=False,
         )
+        err_console.print(f"try it: {_example(endpoint, route)}", markup=False, highlight=False)
         try:
             while server.running:
                 time.sleep(0.5)
@@ -75,6 +87,16 @@ def serve(
             return
     err_console.print(f"the server stopped on its own; its log: {server.log_path}")
     raise typer.Exit(1)
+
+
+def _example(endpoint: str, route: str) -> str:
+    """How to call the served route: a curl command that works as printed, for generation."""
+    from mlops.serving.generation import GENERATE_ROUTE
+
+    if route != GENERATE_ROUTE:  # the body's columns depend on the model
+        return f'POST {endpoint} with {{"data": [row, ...]}} (rows or records)'
+    body = json.dumps({"prompt": "Hello", "max_tokens": 32})
+    return f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
 
 
 def _serve_command(tag: str, project: str, repo_root: Path | None) -> str:

@@ -50,11 +50,13 @@ class ServingMixin(ClientBase):
 
         Args:
             model_path: ``runs:/<run_id>/<name>``, ``models:/<name>/<version>``,
-                ``models:/<name>@<alias>``, ``models:/m-<id>``, or a local folder.
+                ``models:/<name>@<alias>``, ``models:/m-<id>``, or a local folder: an
+                MLflow model (``MLmodel``), an mlx-lm or PEFT adapter, an MLX/Hugging
+                Face model (served on ``/generate``), or any folder with ``predictor``.
             model_name: BentoML model and Bento name (lowercase, digits, ``-_.``).
             model_version: BentoML version; default a generated one.
             build_bento: Also build the Bento (else only the model is imported).
-            predictor: For folders: ``"package.module:Class"`` with
+            predictor: For other folders: ``"package.module:Class"`` with
                 ``__init__(self, path)`` and ``predict(self, data)``.
             push: Also push the Bento to the team's registry (``serving.registry``),
                 so that :meth:`serve` on another machine finds it.
@@ -86,9 +88,11 @@ class ServingMixin(ClientBase):
                 )
         planner = self._planner()
         source = planner.resolve(str(model_path), predictor)
-        labels = planner.labels(source)
-        as_strings = labels_as_strings(labels)  # BentoML's form, made once
-        model_tag, metadata = planner.import_model(source, name, version, as_strings)
+        with planner.fetched(source) as files:
+            metadata = planner.metadata(source, files)  # a logged adapter's base is checked
+            labels = planner.labels(source, metadata)
+            as_strings = labels_as_strings(labels)  # BentoML's form, made once
+            model_tag = planner.import_model(name, version, files, as_strings, metadata)
         result = planner.result(model_tag, metadata, labels)
         if build_bento:
             service = planner.write_service(model_tag, metadata, as_strings)
@@ -224,6 +228,17 @@ class ServingMixin(ClientBase):
         )
         server.wait_ready(self.settings.serving.ready_timeout)
         return server
+
+    def api_route(self, tag: str) -> str:
+        """The route Bento or model ``tag`` answers on.
+
+        Returns:
+            ``/generate`` for text generation (adapters, MLX/Hugging Face models),
+            else ``/predict``.
+        """
+        from mlops.serving.generation import route_of
+
+        return route_of(self._deployer("serve").find(tag))
 
     def _find_or_pull(self, tag: str) -> Mapping[str, Any]:
         """The stored Bento or model ``tag``; from the team's registry when only it has it."""

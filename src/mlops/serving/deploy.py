@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ class DeployPlanner:
         spec = sources.check_predictor(folder, predictor)
         return sources.ModelSource(kind="predictor", uri=str(folder), predictor=spec)
 
-    def labels(self, source: sources.ModelSource) -> dict[str, Any]:
+    def labels(self, source: sources.ModelSource, metadata: dict[str, Any]) -> dict[str, Any]:
         """Lineage of the deployment: project, run, registered version, data versions."""
         return {
             "project": self.settings.project,
@@ -85,36 +86,47 @@ class DeployPlanner:
             "registered_version": source.registered_version,
             "model_id": source.model_id,
             "data_versions": source.data_versions,
-            **generation.extra_labels(source),
+            **generation.extra_labels(metadata),
+        }
+
+    @contextmanager
+    def fetched(self, source: sources.ModelSource) -> Iterator[Path]:
+        """The model's files: its folder, or a download removed on exit."""
+        scratch = Path(tempfile.mkdtemp(prefix="download-", dir=self._dir("tmp")))
+        try:
+            yield self._fetch(source, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def metadata(self, source: sources.ModelSource, files: Path) -> dict[str, Any]:
+        """What the stored model records for its service (checked: nothing is written).
+
+        Raises:
+            NotFoundError: a logged adapter's base model cannot be found.
+        """
+        signature = read_signature(files) if source.kind == "mlflow" else None
+        return {
+            "kind": source.kind,
+            "predictor": source.predictor,
+            "signature": signature,
+            "columns": _columns(signature),
+            "data_versions": source.data_versions,
+            **generation.generation_metadata(source, files),
         }
 
     def import_model(
         self,
-        source: sources.ModelSource,
         name: str,
         version: str | None,
+        files: Path,
         labels: dict[str, str],
-    ) -> tuple[str, dict[str, Any]]:
-        """Copy the model's files into the BentoML store; its tag and metadata.
+        metadata: dict[str, Any],
+    ) -> str:
+        """Copy ``files`` into the BentoML store; the model's tag.
 
         ``labels`` are BentoML's strings (:func:`~mlops.serving.sources.labels_as_strings`).
         """
-        scratch = Path(tempfile.mkdtemp(prefix="download-", dir=self._dir("tmp")))
-        try:
-            files = self._fetch(source, scratch)
-            signature = read_signature(files) if source.kind == "mlflow" else None
-            metadata = {
-                "kind": source.kind,
-                "predictor": source.predictor,
-                "signature": signature,
-                "columns": _columns(signature),
-                "data_versions": source.data_versions,
-                **generation.generation_metadata(source, files),
-            }
-            tag = self.deployer.import_model(name, version, files, labels, metadata)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return tag, metadata
+        return self.deployer.import_model(name, version, files, labels, metadata)
 
     def _fetch(self, source: sources.ModelSource, scratch: Path) -> Path:
         if source.kind != "mlflow" or source.extra.get("local"):

@@ -12,25 +12,27 @@ kind                          files
 ============================  =====================================================
 
 Adapters name their base model in ``adapter_config.json`` (mlx-lm: ``model``;
-PEFT: ``base_model_name_or_path``). The base is referenced (an absolute path or
-a hub id), not copied; one that cannot be found fails the deployment before
-anything is written, naming it. The generated service answers ``POST
-/generate`` (see :mod:`mlops.serving.generation_runtime`). Standard library
-only at module top.
+PEFT: ``base_model_name_or_path``); an adapter logged as an MLflow model by
+``log_adapter`` records it in its ``MLmodel`` metadata. The base is referenced
+(an absolute path or a hub id), not copied; one that cannot be found fails the
+deployment before anything is written, naming it. A local ``MLmodel`` folder
+records the lineage of the run that logged it, when the project's store has
+that run. The generated service answers ``POST /generate`` (see
+:mod:`mlops.serving.generation_runtime`). Standard library only at module top.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops.errors import InvalidInputError, MLOpsClientError, NotFoundError
 from mlops.serving.generation_runtime import GENERATION_KINDS
 from mlops.serving.sources import ModelSource
-from mlops.serving.template import SERVICE_CLASS, ServiceSource, write_service
+from mlops.serving.template import PREDICT_ROUTE, SERVICE_CLASS, ServiceSource, write_service
 from mlops.tags import ADAPTER_DIGEST_TAG
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "generation_metadata",
     "local_folder",
     "resolve_base_model",
+    "route_of",
     "write_generation_service",
 ]
 
@@ -159,7 +162,10 @@ def folder_source(folder: Path, kind: str, tracker: Callable[[], Any] | None = N
     records its lineage.
     """
     if kind == "mlflow":
-        return ModelSource(kind="mlflow", uri=str(folder), extra={"local": True})
+        source = ModelSource(kind="mlflow", uri=str(folder), extra={"local": True})
+        if tracker is not None:
+            _logged_origin(tracker, _mlmodel(folder), source)
+        return source
     source = ModelSource(kind=kind, uri=str(folder))
     if kind in ADAPTER_WEIGHTS:
         source.extra["base_model"] = resolve_base_model(folder, kind)
@@ -188,11 +194,20 @@ def resolve_base_model(folder: Path, kind: str) -> str:
     found = find_model(ref, folder)
     if found is not None:
         return found
-    raise _invalid(
-        f"base model {ref!r} of the adapter in {folder} cannot be found: it is not a local "
+    raise _base_not_found(
+        ref,
+        f"the adapter in {folder}",
+        f"or edit {BASE_KEYS[kind]!r} in {folder / 'adapter_config.json'}",
+    )
+
+
+def _base_not_found(ref: str, adapter: str, other_fix: str) -> Exception:
+    """The one error for a base model that is nowhere: it names the base and the fixes."""
+    get = f"download it first (`hf download {ref}`)" if _is_hub_id(ref) else f"put it at {ref!r}"
+    return _invalid(
+        f"base model {ref!r} of {adapter} cannot be found: it is not a local "
         "model folder (with config.json) nor a model in the local Hugging Face cache",
-        f"put the base model at {ref!r}, or download it first (`hf download {ref}`), or edit "
-        f"{BASE_KEYS[kind]!r} in {folder / 'adapter_config.json'}",
+        f"{get}, {other_fix}",
         NotFoundError,
     )
 
@@ -230,9 +245,14 @@ def _candidates(ref: str, near: Path | None) -> list[Path]:
     return [Path.cwd() / path, *(parent / path for parent in parents)]
 
 
+def _is_hub_id(ref: str) -> bool:
+    """True when ``ref`` has the form of a hub id (``org/name``), not of a path."""
+    return ref.count("/") == 1 and not ref.startswith((".", "/", "~"))
+
+
 def _in_hub_cache(ref: str) -> bool:
     """True when ``ref`` looks like ``org/name`` and the local Hugging Face cache holds it."""
-    if ref.count("/") != 1 or ref.startswith((".", "/", "~")):
+    if not _is_hub_id(ref):
         return False
     try:
         from huggingface_hub import snapshot_download
@@ -272,42 +292,109 @@ def _producing_run(tracker: Callable[[], Any], digest: str, source: ModelSource)
         return  # lineage is a nicety here: an unreachable tracker must not block serving
 
 
-def extra_labels(source: ModelSource) -> dict[str, Any]:
-    """Labels a generation deployment adds: its kind and base model."""
-    if source.kind not in GENERATION_KINDS:
+def _logged_origin(
+    tracker: Callable[[], Any], mlmodel: dict[str, Any], source: ModelSource
+) -> None:
+    """Fill in the run, logged model and registered version an ``MLmodel`` file names.
+
+    MLflow writes ``run_id`` and ``model_id`` (MLflow 3; ``model_uuid`` before)
+    into every logged model; when this project's store holds them, the folder's
+    Bento records the same lineage as a ``runs:/`` or ``models:/`` URI would.
+    A folder from another store (or a saved, never logged, model) has none.
+    """
+    from mlops.versioning.lineage import versions_from_datasets
+
+    run_id, model_id = mlmodel.get("run_id"), mlmodel.get("model_id") or mlmodel.get("model_uuid")
+    asks = []
+    if isinstance(model_id, str) and model_id.startswith("m-"):
+        asks.append((f"models:/{model_id}", {"scheme": "models", "model_id": model_id}))
+    if isinstance(run_id, str) and run_id:
+        name = Path(str(mlmodel.get("artifact_path") or "model")).name
+        asks.append((f"runs:/{run_id}/{name}", {"scheme": "runs", "run_id": run_id, "path": name}))
+    for uri, parts in asks:
+        try:
+            origin = tracker().model_origin(uri, parts)
+        except MLOpsClientError:
+            continue  # not in this store (or the store is unreachable): no lineage to record
+        source.run_id, source.model_id = origin["run_id"], origin["model_id"]
+        source.registered_model = origin["registered_model"]
+        source.registered_version = origin["registered_version"]
+        source.data_versions = versions_from_datasets(origin["datasets"])
+        return
+
+
+def extra_labels(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Labels a generation deployment adds: its kind and base model (from its metadata)."""
+    if metadata.get("kind") not in GENERATION_KINDS:
         return {}
-    return {"model_kind": source.kind, "base_model": source.extra.get("base_model")}
+    return {"model_kind": metadata["kind"], "base_model": metadata.get("base_reference")}
+
+
+def route_of(item: Mapping[str, Any]) -> str:
+    """The route a stored Bento or model answers (a ``find`` result: labels, metadata)."""
+    kind = (item.get("labels") or {}).get("model_kind") or (item.get("metadata") or {}).get("kind")
+    return GENERATE_ROUTE if kind in GENERATION_KINDS else PREDICT_ROUTE
 
 
 def generation_metadata(source: ModelSource, files: Path) -> dict[str, Any]:
     """Metadata entries that make a stored model a text-generation one ({} for others).
 
     An MLflow model logged by :func:`mlops.integrations.mlx_adapter.log_adapter`
-    is served from its adapter artifact and its recorded base model.
+    is served from its adapter artifact and its recorded base model, which must
+    still be found (unless it was copied into the model).
+
+    Raises:
+        NotFoundError: a logged adapter's base model is neither a local folder nor cached.
     """
     if source.kind in GENERATION_KINDS:
-        return {"kind": source.kind, "base_model": source.extra.get("base_model"), "subpath": ""}
-    mlmodel = _mlmodel_metadata(files)
-    if mlmodel.get("mlops_kind") in GENERATION_KINDS:
-        copied = bool(mlmodel.get("base_copied"))
-        return {
-            "kind": mlmodel["mlops_kind"],
-            "base_model": "model/artifacts/base" if copied else mlmodel.get("base_model"),
-            "base_inside": copied,
-            "subpath": "artifacts/adapter",
-        }
-    return {}
+        base = source.extra.get("base_model")
+        return {"kind": source.kind, "base_model": base, "base_reference": base, "subpath": ""}
+    mlmodel = _mlmodel(files).get("metadata") or {}
+    if not isinstance(mlmodel, dict) or mlmodel.get("mlops_kind") not in GENERATION_KINDS:
+        return {}
+    copied = bool(mlmodel.get("base_copied"))
+    recorded = mlmodel.get("base_model")
+    return {
+        "kind": mlmodel["mlops_kind"],
+        "base_model": "model/artifacts/base" if copied else _logged_base(recorded, source),
+        "base_inside": copied,
+        "base_reference": recorded,
+        "subpath": "artifacts/adapter",
+    }
 
 
-def _mlmodel_metadata(files: Path) -> dict[str, Any]:
+def _logged_base(ref: Any, source: ModelSource) -> str:
+    """The base model a logged adapter recorded, found again where it will be served."""
+    if not isinstance(ref, str) or not ref:
+        raise _invalid(
+            f"the adapter model at {source.uri} records no base model",
+            "log it again with mlops.integrations.mlx_adapter.log_adapter(...)",
+        )
+    found = find_model(ref)
+    if found is not None:
+        return found
+    raise _base_not_found(
+        ref,
+        f"the adapter model logged at {source.uri}",
+        "or log the adapter again with log_adapter(..., copy_base=True) or from an "
+        "adapter_config.json that names where the base model is now",
+    )
+
+
+def _mlmodel(folder: Path) -> dict[str, Any]:
+    """The ``MLmodel`` file of an MLflow model folder as a dict ({} when there is none)."""
     import yaml
 
-    mlmodel = files / "MLmodel"
-    if not mlmodel.is_file():
+    path = folder / "MLmodel"
+    if not path.is_file():
         return {}
-    data = yaml.safe_load(mlmodel.read_text()) or {}
-    meta = data.get("metadata") or {}
-    return meta if isinstance(meta, dict) else {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise _invalid(
+            f"cannot read {path}: {exc}", "deploy a folder that MLflow wrote (its MLmodel intact)"
+        ) from exc
+    return data if isinstance(data, dict) else {}
 
 
 def write_generation_service(

@@ -38,7 +38,7 @@ class ModelSource:
     """A model to deploy and its lineage.
 
     Attributes:
-        kind: ``mlflow`` or ``predictor``.
+        kind: ``mlflow``, ``predictor``, or a generation folder's kind (``mlx-lm-adapter``...).
         uri: The MLflow URI, or the folder's absolute path.
         run_id: The MLflow run that logged it, when known.
         registered_model: Registered model name, when the URI names one.
@@ -46,7 +46,7 @@ class ModelSource:
         model_id: MLflow 3 logged-model id (``m-...``), when known.
         predictor: ``package.module:Class`` for folders.
         data_versions: The run's DVC data versions, when it has a run.
-        extra: What a generation folder needs (base model, kind, ...).
+        extra: What a folder needs (``base_model`` of an adapter, ``local`` MLmodel folder).
     """
 
     kind: str
