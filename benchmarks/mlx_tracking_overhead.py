@@ -3,9 +3,21 @@
 Builds the tiny llama locally, then trains the same LoRA (same seed, data,
 iterations) in interleaved pairs: plain ``mlx_lm.tuner.train`` with no callback,
 and the same inside ``client.start_run`` with :class:`MLOpsCallback` (every
-report logged to MLflow through the write-ahead log). Only ``train()`` is timed.
-Wall-clock differences on a shared machine are noisy, so the callback's own time
-(measured around each report it handles) is reported too. Prints one JSON object.
+report logged to MLflow through the write-ahead log). Only ``train()`` is
+measured, three ways over the same pairs:
+
+* wall time, with vs without (what the 1 % goal names);
+* CPU time of this process (user + system, all threads), with vs without: less
+  disturbed than wall time by other work on a shared machine. MLflow delivery
+  runs in the separate delivery agent process and is not in it;
+* the callback's own time, measured around each report it handles.
+
+Each with-vs-without figure is the mean of the per-pair relative differences,
+with its 95 % confidence interval (Student's t). ``meets_target`` is judged on
+the first of wall and CPU overhead whose interval is narrower than the target
+(a figure that can tell 1 % from 0); when neither is, on the callback's share
+of training time (a direct measurement, with no difference of two noisy totals).
+``judged_on`` says which, and why. Prints one JSON object.
 
 Run: ``.venv/bin/python benchmarks/mlx_tracking_overhead.py [--iters 200] [--pairs 5]``
 """
@@ -26,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 TARGET_OVERHEAD = 0.01
+CPU_SCOPE = (
+    "this process, user + system, all threads (time.process_time); the delivery agent "
+    "that sends the points to MLflow is a separate process and is not counted"
+)
 
 
 class _Timed:
@@ -47,7 +63,10 @@ class _Timed:
         self.calls += 1
 
 
-def _train_once(base: Path, data: Path, iters: int, report_every: int, callback: Any) -> float:
+def _train_once(
+    base: Path, data: Path, iters: int, report_every: int, callback: Any
+) -> tuple[float, float]:
+    """One training run: its wall seconds and this process's CPU seconds (user + system)."""
     import mlx.core as mx
     import mlx.optimizers as optim
     import numpy as np
@@ -73,7 +92,7 @@ def _train_once(base: Path, data: Path, iters: int, report_every: int, callback:
     opt = optim.Adam(learning_rate=1e-2)
     quiet = open(os.devnull, "w")  # noqa: SIM115 - mlx-lm's progress UI prints to stdout
     with quiet, contextlib.redirect_stdout(quiet):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         train(
             model,
             opt,
@@ -82,7 +101,7 @@ def _train_once(base: Path, data: Path, iters: int, report_every: int, callback:
             args,
             training_callback=callback,
         )
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main() -> None:
@@ -103,7 +122,9 @@ def main() -> None:
         data = write_jsonl_dataset(root / "data")
         client = MLOpsClient.from_project("bench-mlx", repo_root=root)
         _train_once(base, data, 20, args.report_every, None)  # warm-up: compile, caches
-        plain, tracked, callback_s, reports = [], [], [], []
+        plain: list[tuple[float, float]] = []
+        tracked: list[tuple[float, float]] = []
+        callback_s, reports = [], []
         for _ in range(args.pairs):
             plain.append(_train_once(base, data, args.iters, args.report_every, None))
             with client.start_run(run_name="bench"):
@@ -115,11 +136,52 @@ def main() -> None:
     print(json.dumps(_report(plain, tracked, callback_s, reports, args), indent=2))
 
 
+def _overhead(without: list[float], with_: list[float]) -> dict[str, Any]:
+    """Mean relative difference of the pairs with its 95 % confidence interval (Student's t)."""
+    from scipy.stats import t as student
+
+    diffs = [w / p - 1 for p, w in zip(without, with_, strict=True)]
+    mean = statistics.fmean(diffs)
+    half = 0.0
+    if len(diffs) > 1:
+        half = float(student.ppf(0.975, len(diffs) - 1)) * statistics.stdev(diffs)
+        half /= len(diffs) ** 0.5
+    return {
+        "without_median_s": round(statistics.median(without), 4),
+        "with_median_s": round(statistics.median(with_), 4),
+        "without_s": [round(v, 4) for v in without],
+        "with_s": [round(v, 4) for v in with_],
+        "overhead_mean": round(mean, 4),
+        "ci95": [round(mean - half, 4), round(mean + half, 4)],
+        "ci95_half_width": round(half, 4),
+    }
+
+
+def _judge(wall: dict[str, Any], cpu: dict[str, Any], share: float) -> dict[str, Any]:
+    """Judge the target on the first figure whose noise is below it (see the module doc)."""
+    for name, figure in (("wall_overhead", wall), ("cpu_overhead", cpu)):
+        if figure["ci95_half_width"] <= TARGET_OVERHEAD:
+            why = f"its 95 % interval (±{figure['ci95_half_width']:.2%}) is inside the target"
+            return {"judged_on": name, "value": figure["overhead_mean"], "why": why}
+    why = (
+        f"the wall and CPU differences are noisier than the target (95 % intervals "
+        f"±{wall['ci95_half_width']:.2%} and ±{cpu['ci95_half_width']:.2%}): the callback's "
+        "own time is the figure that resolves 1 %"
+    )
+    return {"judged_on": "callback_share_of_training", "value": round(share, 6), "why": why}
+
+
 def _report(
-    plain: list[float], tracked: list[float], callback_s: list[float], reports: list[int], args: Any
+    plain: list[tuple[float, float]],
+    tracked: list[tuple[float, float]],
+    callback_s: list[float],
+    reports: list[int],
+    args: Any,
 ) -> dict[str, Any]:
-    p, t = statistics.median(plain), statistics.median(tracked)
-    share = statistics.median(c / w for c, w in zip(callback_s, tracked, strict=True))
+    wall = _overhead([w for w, _ in plain], [w for w, _ in tracked])
+    cpu = _overhead([c for _, c in plain], [c for _, c in tracked])
+    share = statistics.median(c / w for c, (w, _) in zip(callback_s, tracked, strict=True))
+    judged = _judge(wall, cpu, share)
     return {
         "benchmark": "mlx_tracking_overhead",
         "model": "tiny random llama (2 layers, hidden 64), LoRA rank 8 on all layers, batch 4",
@@ -130,16 +192,16 @@ def _report(
         "pairs": args.pairs,
         "reports_logged_per_run": reports[0],
         "target": {"overhead_max": TARGET_OVERHEAD},
-        "train_seconds": {
-            "without_callback_median": round(p, 4),
-            "with_callback_median": round(t, 4),
-            "without": [round(v, 4) for v in plain],
-            "with": [round(v, 4) for v in tracked],
-        },
-        "wall_overhead": round(t / p - 1, 4),
+        "wall": wall,
+        "cpu": {**cpu, "scope": CPU_SCOPE},
+        "wall_overhead": wall["overhead_mean"],
+        "cpu_overhead": cpu["overhead_mean"],
         "callback_seconds_per_run_median": round(statistics.median(callback_s), 6),
         "callback_share_of_training": round(share, 6),
-        "meets_target": share <= TARGET_OVERHEAD,
+        "judged_on": judged["judged_on"],
+        "judged_value": judged["value"],
+        "judged_why": judged["why"],
+        "meets_target": judged["value"] <= TARGET_OVERHEAD,
     }
 
 

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlops.client import MLOpsClient
+from mlops.components import require
 from mlops.demo import _Steps
 from mlops.errors import InvalidInputError
 
@@ -35,8 +36,6 @@ PROJECT = "lora-finetuning-mlx"
 MODEL_NAME = "lora_adapter"
 ADAPTER_DIR = "outputs/checkpoints/final"  # inside the project workspace
 MAX_TOKENS = 16
-# One text column's descriptors move together: a quarter of them drifting is dataset drift.
-DRIFT_SHARE = 0.25
 TRAIN_ARGS = [
     "--train",
     "--iters",
@@ -87,7 +86,12 @@ def _inside(folder: Path) -> Iterator[None]:
 def run_lora_demo(
     directory: Path, keep_serving: bool = False, console: Console | None = None
 ) -> LoraDemoResult:
-    """Run the LoRA lifecycle in ``directory`` (made a git repository if it is not one)."""
+    """Run the LoRA lifecycle in ``directory`` (made a git repository if it is not one).
+
+    Raises:
+        ComponentUnavailableError: mlx-lm is not installed (nothing was written).
+    """
+    require("mlx", "demo_lora")
     console = console or Console()
     started = time.perf_counter()
     result = LoraDemoResult(root=directory.resolve())
@@ -98,7 +102,6 @@ def run_lora_demo(
         PROJECT,
         repo_root=result.root,
         hardware={"interval": 1.0},
-        monitoring={"drift_share": DRIFT_SHARE},
     )
     try:
         with _inside(result.root):

@@ -11,9 +11,10 @@ import mlflow
 import pytest
 
 from mlops.client import MLOpsClient
-from mlops.errors import InvalidInputError
+from mlops.errors import ComponentUnavailableError, InvalidInputError
 from mlops.integrations.mlx_adapter import log_adapter
 from mlops.tags import ADAPTER_DIGEST_TAG
+from tests.conftest import uninstall
 from tests.mlx.conftest import PROMPTS, mlx_greedy
 
 pytestmark = pytest.mark.integration
@@ -93,3 +94,17 @@ def test_copy_base_and_bad_folders(client: MLOpsClient, tiny_base: Path, cli_ada
     assert model.predict(PROMPTS[:1], params={"max_tokens": 5}) == mlx_greedy(
         tiny_base, cli_adapter, PROMPTS[:1], 5
     )
+
+
+def test_without_the_mlx_extra_log_adapter_says_how_to_install(
+    client: MLOpsClient, cli_adapter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with client.start_run() as run, monkeypatch.context() as patched:
+        uninstall(patched, "mlx_lm")
+        with pytest.raises(ComponentUnavailableError) as info:
+            log_adapter(client, cli_adapter)
+    assert (info.value.component, info.value.operation) == ("mlx", "log_adapter")
+    assert info.value.hint == 'pip install "mlops[mlx]"  (or: uv sync --extra mlx)'
+    stored = client.mlflow_client.get_run(run.info.run_id)
+    assert ADAPTER_DIGEST_TAG not in stored.data.tags  # rejected before anything was written
+    assert client.mlflow_client.search_logged_models([run.info.experiment_id]) == []

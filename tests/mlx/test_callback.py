@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from mlops.client import MLOpsClient
 from mlops.errors import InvalidInputError
 from mlops.integrations.mlx_lm import MLOpsCallback, training_params
+from tests.mlx.test_lora_cli import without_mlx
 
 pytestmark = pytest.mark.integration
 
@@ -81,9 +82,10 @@ def test_callback_logs_exactly_what_mlx_lm_reported(
     stored = reader.get_run(run.info.run_id).data
     assert stored.params["iters"] == "30" and stored.params["lora_parameters.rank"] == "4"
     assert stored.params["steps_per_report"] == "5"
-    # MLX was loaded when the run started: its allocator is sampled as system metrics.
+    # Real MLX's allocator is sampled as system metrics: active, peak and cache.
     assert stored.metrics["system/mlx_peak_memory_megabytes"] > 0
-    assert "system/mlx_active_memory_megabytes" in stored.metrics
+    assert stored.metrics["system/mlx_active_memory_megabytes"] > 0
+    assert stored.metrics["system/mlx_cache_memory_megabytes"] >= 0
 
 
 def test_training_params_flatten_and_reject() -> None:
@@ -94,6 +96,21 @@ def test_training_params_flatten_and_reject() -> None:
     assert flat["adapter_file"] == "adapters.safetensors"
     with pytest.raises(InvalidInputError, match="training arguments"):
         training_params(42)
+
+
+def test_without_the_mlx_extra_the_callback_says_how_to_install(tmp_path: Path) -> None:
+    code = (
+        "from mlops.errors import ComponentUnavailableError\n"
+        "try:\n"
+        "    from mlops.integrations.mlx_lm import MLOpsCallback\n"
+        "except ComponentUnavailableError as err:\n"
+        "    print(f'{err.component}|{err.operation}|{err.hint}')\n"
+        "    raise SystemExit(3)\n"
+    )
+    done = without_mlx(code, [], tmp_path)
+    assert done.returncode == 3, done.stderr[-2000:]
+    hint = 'pip install "mlops[mlx]"  (or: uv sync --extra mlx)'
+    assert done.stdout.strip() == f"mlx|mlx_lm_callback|{hint}"
 
 
 def test_callback_needs_a_run(client: MLOpsClient) -> None:

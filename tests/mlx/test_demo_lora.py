@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from mlops.client import MLOpsClient
 from mlops.demo_lora import MODEL_NAME, PROJECT
+from tests.mlx.test_lora_cli import assert_install_hint, without_mlx
 
 pytestmark = pytest.mark.integration
 MLOPS = str(Path(sys.executable).with_name("mlops"))
@@ -44,3 +45,12 @@ def test_demo_lora_runs_the_whole_lifecycle(tmp_path: Path) -> None:
     assert chain["monitoring"]["checks"] == 1
     assert (folder / "models" / "tiny-llama" / "model.safetensors").is_file()
     client.close()
+
+
+def test_without_the_mlx_extra_the_demo_says_how_to_install(tmp_path: Path) -> None:
+    folder = tmp_path / "lora-demo"
+    done = without_mlx(
+        "from mlops.cli import main\nmain()", ["demo", "lora", "--dir", str(folder)], tmp_path
+    )
+    assert_install_hint(done, "demo_lora")
+    assert not folder.exists()  # nothing was written

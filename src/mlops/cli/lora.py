@@ -32,6 +32,15 @@ def train(  # noqa: PLR0917 - typer maps each parameter to an option
     no_data_version: Annotated[
         bool, typer.Option("--no-data-version", help="Do not version --data with DVC.")
     ] = False,
+    system_metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--system-metrics/--no-system-metrics",
+            help="Sample system metrics (CPU, memory, GPU, MLX memory) during the run "
+            "(default: the project's hardware.system_metrics).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run `python -m mlx_lm lora ARGS` in a run: metrics, params, data version, adapter model.
@@ -49,6 +58,7 @@ def train(  # noqa: PLR0917 - typer maps each parameter to an option
             run_name=run_name,
             register_as=None if no_register else register,
             version_data=not no_data_version,
+            log_system_metrics=system_metrics,
         )
     finally:
         client.close()

@@ -78,7 +78,9 @@ class MonitoringMixin(ClientBase):
 
         Runs data drift per feature column and overall, target and prediction
         drift, and classification or regression quality when both target and
-        prediction are present. Verdicts are Evidently's test statuses. Saves
+        prediction are present. Verdicts are Evidently's test statuses; against a
+        text reference each text column is also judged on its descriptors' tests:
+        when two of its five drifted, the dataset has drifted (docs/monitoring.md). Saves
         the HTML report under ``<workspace>/reports/``, adds the snapshot to the
         Evidently workspace, logs key numbers to the project's monitoring run
         in MLflow (one step per check) and calls the alert handlers.
@@ -92,9 +94,10 @@ class MonitoringMixin(ClientBase):
 
         Returns:
             A plain dict: ``drift_detected``, ``drift_share``, ``drifted_columns``,
-            ``column_drift``, ``target_drift``, ``prediction_drift``,
-            ``performance``, ``alerts``, ``retraining_suggested``, ``reasons``,
-            ``report_path``, ``sampled``, ``check``, ``warnings``... (see docs/monitoring.md).
+            ``column_drift``, ``text_drift`` (per text column; empty for tabular data),
+            ``target_drift``, ``prediction_drift``, ``performance``, ``alerts``,
+            ``retraining_suggested``, ``reasons``, ``report_path``, ``sampled``, ``check``,
+            ``warnings``... (see docs/monitoring.md).
         """
         from dataclasses import asdict
 
@@ -108,9 +111,15 @@ class MonitoringMixin(ClientBase):
         outcome, snapshot, sampled = monitor.check(
             df, target_column, prediction_column, self._lineage(schema.digest)
         )
+        text_drift = _judge_text(monitor.folder, outcome)
         verdict = evaluate(outcome, limits, latency, memory)
+        if text_drift:
+            from mlops.monitoring.text import explain_text_drift
+
+            explain_text_drift(verdict, text_drift)
         extra = self._record_check(snapshot)
         extra.update(latency_ms=latency, memory_mb=memory, warnings=[], limits=asdict(limits))
+        extra["text_drift"] = text_drift
         result = build_result(outcome, verdict, schema, sampled, extra)
         self._log_monitoring_metrics(result)
         self._send_alerts(result)
@@ -246,6 +255,14 @@ class MonitoringMixin(ClientBase):
         from mlops.monitoring.results import alert_event
 
         result["warnings"].extend(self._alert_dispatcher().dispatch(alert_event(result)))
+
+
+def _judge_text(folder: Path, outcome: Any) -> dict[str, Any]:
+    """Each text column of a text reference judged as a whole (``monitoring/text.py``)."""
+    from mlops.monitoring.text import judge_text_drift, stored_text_columns
+
+    columns = stored_text_columns(folder)
+    return judge_text_drift(outcome, columns) if columns else {}
 
 
 def _memory(memory_mb: float | None) -> float | None:

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.components import require
 from mlops.errors import InvalidInputError
 from mlops.tags import ADAPTER_DIGEST_TAG
 
@@ -57,10 +58,13 @@ def log_adapter(
         MLflow's ``ModelInfo`` (``model_uri``, ``registered_model_version``...).
 
     Raises:
+        ComponentUnavailableError: mlx-lm is not installed (the hint installs it).
         InvalidInputError: the folder is not an mlx-lm adapter, or no run is active.
         NotFoundError: its base model cannot be found (named in the message).
     """
     from mlops.serving.generation import adapter_digest, detect_folder_kind, resolve_base_model
+
+    require("mlx", "log_adapter")  # the model's requirements name the installed versions
 
     folder = Path(adapter_path).expanduser().resolve()
     if detect_folder_kind(folder) != ADAPTER_KIND:

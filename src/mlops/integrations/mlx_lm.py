@@ -16,6 +16,9 @@ metric                      what mlx-lm reports
 ``val_loss``, ``val_time``  validation loss and the seconds it took (first at step 0)
 ==========================  =========================================================
 
+Without mlx-lm (the ``mlx`` extra), importing this module raises
+:class:`~mlops.errors.ComponentUnavailableError` with the command that installs it.
+
 Example:
     >>> from mlx_lm.tuner import TrainingArgs, train
     >>> from mlops.integrations.mlx_lm import MLOpsCallback
@@ -33,9 +36,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlx_lm.tuner.callbacks import TrainingCallback
-
+from mlops.components import require
 from mlops.errors import InvalidInputError
+
+# Without the mlx extra, importing this module says how to install it (not a bare
+# ModuleNotFoundError): the callback derives from mlx-lm's own class.
+require("mlx", "mlx_lm_callback")
+
+from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
 
 if TYPE_CHECKING:
     from mlops.client import MLOpsClient

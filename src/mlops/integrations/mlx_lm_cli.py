@@ -4,8 +4,9 @@ The arguments go to mlx-lm's ``lora`` command unchanged; mlops adds its callback
 through mlx-lm's reporting hook (``--report-to``, merged with yours) and, around
 the training:
 
-1. checks the arguments with mlx-lm's own parser, the base model and the data
-   folder, before anything is written;
+1. checks that mlx-lm is installed, the arguments with mlx-lm's own parser, a
+   local base model and the data folder, before anything is written (a hub id
+   goes to mlx-lm as it is: mlx-lm downloads it, as ``mlx_lm lora`` does);
 2. opens a run, versions the data folder with DVC on it (``dvc_add`` + ``dvc_push``);
 3. runs ``mlx_lm.lora.main()``; every report becomes metrics, every argument a param;
 4. logs the adapter as an MLflow model (:func:`~mlops.integrations.mlx_adapter.log_adapter`)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.components import require
 from mlops.errors import InvalidInputError, NotFoundError, translate_errors
 
 if TYPE_CHECKING:
@@ -34,6 +37,8 @@ __all__ = ["REPORTER", "parse_lora_args", "run_lora_training"]
 #: The name mlops registers in mlx-lm's ``--report-to`` table.
 REPORTER = "mlops"
 _COMPONENT, _OPERATION = "mlx", "lora_train"
+# A Hugging Face repo id: ``name`` or ``owner/name``, neither starting with '.' or '-'.
+_HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*")
 
 
 def _invalid(
@@ -49,8 +54,10 @@ def parse_lora_args(argv: Sequence[str]) -> types.SimpleNamespace:
     defaults) to check them first; the training itself parses ``argv`` again.
 
     Raises:
+        ComponentUnavailableError: mlx-lm is not installed (the hint installs it).
         InvalidInputError: mlx-lm's parser rejects ``argv``, or ``--train`` is missing.
     """
+    require(_COMPONENT, _OPERATION)
     import yaml
     from mlx_lm import lora
 
@@ -79,17 +86,14 @@ def parse_lora_args(argv: Sequence[str]) -> types.SimpleNamespace:
 
 
 def check_inputs(args: types.SimpleNamespace) -> str:
-    """Check the base model and the data folder; the base model's absolute path or hub id."""
-    from mlops.serving.generation import find_model
+    """Check the base model and the data folder; the base model's absolute path or hub id.
 
-    base = find_model(str(args.model))
-    if base is None:
-        raise _invalid(
-            f"base model {args.model!r} cannot be found: it is neither a local model folder "
-            "(with config.json) nor in the local Hugging Face cache",
-            f"pass --model <folder>, or download it first (`hf download {args.model}`)",
-            NotFoundError,
-        )
+    A local model folder (with ``config.json``) or a hub id (``owner/name``) passes;
+    mlx-lm downloads a hub id that is not in the Hugging Face cache yet. A path
+    (``./base``, ``/models/base``, ``~/base``, or any existing path) that is not a
+    model folder is rejected.
+    """
+    base = _base_model(str(args.model))
     _check_layers(base, args)
     data = Path(str(args.data))
     if data.exists() and not (data / "train.jsonl").is_file():
@@ -99,6 +103,23 @@ def check_inputs(args: types.SimpleNamespace) -> str:
             NotFoundError,
         )
     return base
+
+
+def _base_model(ref: str) -> str:
+    """``ref`` as a local model folder's absolute path, or as the hub id it is."""
+    from mlops.serving.generation import find_model
+
+    found = find_model(ref)
+    if found is not None:
+        return found
+    if not Path(ref).expanduser().exists() and _HUB_ID.fullmatch(ref):
+        return ref  # a hub id: mlx-lm downloads it (or says why it cannot)
+    raise _invalid(
+        f"base model {ref!r} cannot be found: it is not a model folder (with config.json) "
+        "nor a Hugging Face id (owner/name)",
+        "pass --model <folder with config.json> or a Hugging Face id (owner/name)",
+        NotFoundError,
+    )
 
 
 def _check_layers(base: str, args: types.SimpleNamespace) -> None:
@@ -137,7 +158,13 @@ def run_lora_training(
     Returns:
         ``run_id``, ``adapter_path``, ``base_model``, ``model_uri``, ``registered_model``,
         ``registered_version``, ``data_version``, ``train_reports``, ``val_reports``, ``last``.
+
+    Raises:
+        ComponentUnavailableError: mlx-lm is not installed (the hint installs it).
+        InvalidInputError: bad arguments, a missing base model folder or data folder;
+            nothing was written.
     """
+    require(_COMPONENT, _OPERATION)
     args = parse_lora_args(argv)
     base = check_inputs(args)
     data = Path(str(args.data))

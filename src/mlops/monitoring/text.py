@@ -23,6 +23,16 @@ Other columns stay as they are: per-request served figures such as
 ``latency_ms`` and ``tokens_per_second`` (``server.generate`` returns them) are
 watched for drift next to the descriptors. The reference's vocabulary is
 stored next to it (``text_vocabulary.json``), which marks the reference as text.
+
+**Dataset drift of text.** A text column's descriptors are several views of one
+input, so each text column is also judged as a whole (:func:`judge_text_drift`):
+when at least :data:`TEXT_COLUMN_DRIFT_SHARE` of its descriptors (two of five)
+drifted by Evidently's tests, the column has drifted, and so has the dataset, even
+when all features together drifted by less than ``monitoring.drift_share``. Much
+longer prompts move their length and word count (and their sentence count when
+they have punctuation): two to three descriptors of twelve features, which the
+tabular default (half of the features) would not report. One descriptor alone is
+not enough: on small batches a single descriptor's test fails by chance.
 """
 
 from __future__ import annotations
@@ -39,18 +49,30 @@ from evidently.descriptors import CustomColumnDescriptor, SentenceCount, TextLen
 from evidently.legacy.core import ColumnType
 
 from mlops.errors import InvalidInputError, translate_errors
+from mlops.monitoring.outcome import CheckOutcome
+from mlops.monitoring.thresholds import Verdict
 
 __all__ = [
+    "DESCRIPTORS",
     "TEXT_COLUMNS",
+    "TEXT_COLUMN_DRIFT_SHARE",
     "VOCABULARY_FILE",
     "descriptor_frame",
+    "descriptor_names",
+    "explain_text_drift",
     "is_text_frame",
+    "judge_text_drift",
     "prepare_batch",
     "prepare_reference",
     "save_vocabulary",
+    "stored_text_columns",
 ]
 
 TEXT_COLUMNS = ("prompt", "completion")
+#: The descriptors of each text column, in their order: feature ``<column>_<descriptor>``.
+DESCRIPTORS = ("length", "words", "sentences", "non_letter_share", "oov_share")
+#: A text column has drifted when this share of its descriptors drifted (2 of 5).
+TEXT_COLUMN_DRIFT_SHARE = 0.4
 VOCABULARY_FILE = "text_vocabulary.json"
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -120,18 +142,83 @@ def _text_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in TEXT_COLUMNS if c in frame.columns]
 
 
+def descriptor_names(column: str) -> list[str]:
+    """The feature names of ``column``'s descriptors (``prompt_length``, ``prompt_words``...)."""
+    return [f"{column}_{d}" for d in DESCRIPTORS]
+
+
+def stored_text_columns(folder: Path) -> list[str]:
+    """The text columns of the stored reference; empty when the reference is tabular."""
+    path = folder / VOCABULARY_FILE
+    if not path.is_file():
+        return []
+    return [str(c) for c in json.loads(path.read_text())["columns"]]
+
+
+def judge_text_drift(
+    outcome: CheckOutcome, columns: list[str], share: float = TEXT_COLUMN_DRIFT_SHARE
+) -> dict[str, dict[str, Any]]:
+    """Judge each text column on its descriptors; a drifted column makes the dataset drift.
+
+    Args:
+        outcome: The check's outcome: each descriptor's ``drifted`` is the status of
+            Evidently's drift test for it. ``drift_detected`` is set when a column drifted.
+        columns: The reference's text columns (``prompt``, ``completion``).
+        share: The share of a column's descriptors that makes the column drifted.
+
+    Returns:
+        Per text column: ``drifted`` (its drifted descriptors), ``descriptors`` (how
+        many were checked), their ``share`` that drifted, ``drift_detected`` (the
+        share reached ``share``).
+    """
+    judged: dict[str, dict[str, Any]] = {}
+    for column in columns:
+        names = [n for n in descriptor_names(column) if n in outcome.column_drift]
+        drifted = [n for n in names if outcome.column_drift[n].drifted]
+        column_share = len(drifted) / len(names) if names else 0.0
+        detected = bool(names) and column_share >= share
+        judged[column] = {
+            "drifted": drifted,
+            "descriptors": len(names),
+            "share": column_share,
+            "drift_detected": detected,
+        }
+        outcome.drift_detected = outcome.drift_detected or detected
+    return judged
+
+
+def explain_text_drift(
+    verdict: Verdict, judged: dict[str, dict[str, Any]], share: float = TEXT_COLUMN_DRIFT_SHARE
+) -> None:
+    """Name the drifted text columns in the data-drift alert and its retraining reason."""
+    parts = [
+        f"text column {column!r}: {len(j['drifted'])} of {j['descriptors']} descriptors drifted "
+        f"(share {j['share']:.2f}, limit {share} per text column)"
+        for column, j in judged.items()
+        if j["drift_detected"]
+    ]
+    if not parts:
+        return
+    for alert in verdict.alerts:
+        if alert["type"] == "data_drift":
+            old = alert["message"]
+            alert["message"] = f"{old}; {'; '.join(parts)}"
+            verdict.reasons = [alert["message"] if r == old else r for r in verdict.reasons]
+
+
 def descriptor_frame(frame: pd.DataFrame, vocabulary: set[str]) -> pd.DataFrame:
     """Each text column replaced by its Evidently descriptors; other columns kept."""
     columns = _text_columns(frame)
     texts = frame[columns].fillna("").astype(str).reset_index(drop=True)
     descriptors: list[Any] = []
     for c in columns:
+        length, count, sentences, non_letter, oov = descriptor_names(c)
         descriptors += [
-            TextLength(c, alias=f"{c}_length"),
-            WordCount(c, alias=f"{c}_words"),
-            SentenceCount(c, alias=f"{c}_sentences"),
-            CustomColumnDescriptor(c, _per_text(_non_letter_share), alias=f"{c}_non_letter_share"),
-            CustomColumnDescriptor(c, _per_text(_oov(vocabulary)), alias=f"{c}_oov_share"),
+            TextLength(c, alias=length),
+            WordCount(c, alias=count),
+            SentenceCount(c, alias=sentences),
+            CustomColumnDescriptor(c, _per_text(_non_letter_share), alias=non_letter),
+            CustomColumnDescriptor(c, _per_text(_oov(vocabulary)), alias=oov),
         ]
     names = [d.alias for d in descriptors]
     with translate_errors("monitoring", "text_descriptors", hint="pass prompts as strings"):
