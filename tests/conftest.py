@@ -40,6 +40,29 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_agent_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop the delivery agents the tests started, by the PIDs they published.
+
+    An agent whose server a test took away keeps retrying for telemetry.agent_linger (an
+    hour by default) on purpose; nothing of a test run may stay behind on the machine.
+    """
+    yield
+    import signal
+
+    for status in tmp_path_factory.getbasetemp().rglob("agent-*.json"):
+        try:
+            pid = json.loads(status.read_text()).get("pid")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(pid, int) and pid > 0 and b"mlops.telemetry.agent" in cmdline:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
 @pytest.fixture(autouse=True)
 def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's MLOPS_* settings, and none leaks variables to the next

@@ -105,7 +105,16 @@ class TelemetrySettings:
     max_backoff: float = opt(30.0, "longest pause between delivery retries, seconds", "float")
     breaker_failures: int = opt(3, "consecutive failures that open the circuit breaker", "int")
     agent_idle: float = opt(
-        30.0, "seconds the delivery process stays up with nothing to deliver", "float"
+        30.0,
+        "seconds the delivery process stays up with nothing to deliver once no training "
+        "process writes",
+        "float",
+    )
+    agent_linger: float = opt(
+        3600.0,
+        "seconds the delivery process keeps retrying a tracking server that is away, after "
+        "the last training process exited or the last delivery; then `mlops sync` delivers",
+        "float",
     )
     request_timeout: float = opt(
         60.0, "seconds one delivery request may take on a busy server before a retry", "float"

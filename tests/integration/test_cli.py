@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 from mlops.cli import app
 from mlops.client import MLOpsClient
 from mlops.tags import RUN_TYPE_TAG
+from mlops.telemetry.sync import pending_on_disk
+from mlops.telemetry.wal import Segment, encode_event
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -56,6 +59,124 @@ def test_status_redacts_the_password(repo: Path) -> None:
     result = runner.invoke(app, ["status", "-p", "x", "--repo-root", str(repo)])
     assert "topsecret" not in result.output and "alice:***@" in result.output
     assert "no" in result.output  # not reachable
+
+
+def test_status_table_lists_an_offline_run_and_whether_the_agent_runs(repo: Path) -> None:
+    from mlops.telemetry.agent import _alive
+
+    (repo / "mlops.toml").write_text(
+        f'[tracking]\nuri = "http://127.0.0.1:{free_port()}"\ntimeout = 1\n'
+        "[telemetry]\nagent_idle = 1\nagent_linger = 4\nmax_backoff = 1\n"
+    )
+    client = MLOpsClient.from_project("away", repo_root=repo)
+    with client.start_run(run_name="offline") as run:  # nothing listens: it starts offline
+        for i in range(250):
+            client.log_metrics({"loss": float(i), "acc": i / 250}, step=i)
+    local_id = run.info.run_id
+    argv = ["status", "-p", "away", "--repo-root", str(repo)]
+    deadline = time.monotonic() + 60
+    while not (pid := client.get_status(check_reachable=False)["telemetry"]["agent"]["pid"]):
+        assert time.monotonic() < deadline, "no delivery agent published its state"
+        time.sleep(0.3)
+    table = runner.invoke(app, argv, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "waiting to be delivered: 500 metric points" in table.output
+    assert f"  offline run {local_id} (not on the server yet)" in table.output
+    assert f"delivery agent: pid {pid}, offline" in table.output  # retrying, server away
+    assert "mlops sync -p away" in table.output
+    client.close()  # the last writer is gone: agent_linger later the agent gives up
+    deadline = time.monotonic() + 60
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the agent did not exit after agent_linger"
+        time.sleep(0.3)
+    table = runner.invoke(app, argv, env={"COLUMNS": "200"})
+    assert "delivery agent: not running" in table.output and f"pid {pid}" not in table.output
+    assert f"  offline run {local_id} (not on the server yet)" in table.output
+    info = json.loads(runner.invoke(app, [*argv, "--json"]).stdout)["telemetry"]
+    assert info["agent"]["state"] == "not running" and info["agent"]["pid"] is None
+    assert info["offline_runs"] == [local_id] and info["pending_points"] == 500
+
+
+def test_sync_outlasts_its_timeout_while_it_progresses_and_counts_points(repo: Path) -> None:
+    client = MLOpsClient.from_project("backlog", repo_root=repo)
+    n = 60_000  # several times longer to deliver on sqlite than the --timeout below
+    run_id = orphan_backlog(client, n)
+    argv = ["-p", "backlog", "--repo-root", str(repo)]
+    table = runner.invoke(app, ["status", *argv], env={"COLUMNS": "200"})
+    assert f"waiting to be delivered: {n:,} metric points" in table.output
+    assert f"  pending run {run_id} (data not delivered yet)" in table.output
+    assert "delivery agent: not running" in table.output
+    started = time.monotonic()
+    out = subprocess.run(
+        [MLOPS, "sync", *argv, "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        env=env(COLUMNS="200"),
+        timeout=600,
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert took > 2 * 2, f"the backlog took {took:.1f} s: too small to outlast --timeout 2"
+    summary = out.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"all delivered: {n + 1:,} records ({n:,} metric points, 1 other)")
+    seconds = float(summary.split(" in ")[1].split(" s, ")[0])
+    rate = float(summary.rsplit(", ", 1)[1].removesuffix(" points/s").replace(",", ""))
+    assert 2 < seconds < took and rate == pytest.approx(n / seconds, rel=0.05)  # points/s
+    assert_delivered(client, run_id, n)
+    client.close()
+
+
+def test_sync_waits_past_its_timeout_for_a_running_agent_that_progresses(repo: Path) -> None:
+    from mlops.telemetry import agent
+
+    client = MLOpsClient.from_project("waiter", repo_root=repo, telemetry={"agent_idle": 1})
+    n = 60_000  # several times longer to deliver on sqlite than the --timeout below
+    run_id = orphan_backlog(client, n)
+    wal = client.workspace.path("wal")
+    backlog = pending_on_disk(wal)["bytes"]
+    background = agent.spawn(client.settings, wal)  # the agent a writer would have started
+    assert background is not None
+    deadline = time.monotonic() + 60
+    while pending_on_disk(wal)["bytes"] == backlog:  # it started delivering
+        assert time.monotonic() < deadline, "the agent did not start"
+        time.sleep(0.05)
+    started = time.monotonic()
+    out = subprocess.run(
+        [MLOPS, "sync", "-p", "waiter", "--repo-root", str(repo), "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        env=env(COLUMNS="200"),
+        timeout=600,
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert took > 2 * 2, f"the backlog took {took:.1f} s: too small to outlast --timeout 2"
+    assert "all delivered:" in out.stdout and "points/s" in out.stdout
+    state = agent.read_status(agent.agent_files(wal, agent.store_key(client.settings))["status"])
+    assert state["pid"] == background.pid  # the agent delivered; the sync only waited
+    assert_delivered(client, run_id, n)
+    assert background.wait(timeout=60) == 0  # idle with nothing left: it exits
+    client.close()
+
+
+def orphan_backlog(client: MLOpsClient, n: int) -> str:
+    """A run on the project's sqlite store with ``n`` points left by a writer that is gone."""
+    experiment = client._tracker().experiment_id  # the project's experiment, made here
+    run_id = MlflowClient(client.settings.tracking_uri).create_run(experiment).info.run_id
+    lines = "".join(f"loss\t{i / 7!r}\t{i}\t{1_700_000_000_000 + i}\n" for i in range(n))
+    segment = Segment.create(client.workspace.path("wal"), run_id, "gone", 0)
+    segment.append(lines.encode() + encode_event("tags", {"tags": {"k": "v"}}))
+    segment.close(delete=False)  # no agent was woken: it waits, pending
+    return run_id
+
+
+def assert_delivered(client: MLOpsClient, run_id: str, n: int) -> None:
+    mlflow = MlflowClient(client.settings.tracking_uri)
+    got = mlflow.get_metric_history(run_id, "loss")
+    assert sorted((m.step, m.value) for m in got) == [(i, i / 7) for i in range(n)]
+    assert mlflow.get_run(run_id).data.tags["k"] == "v"
 
 
 def test_runs_list_shows_runs_and_metrics(repo: Path) -> None:

@@ -63,10 +63,14 @@ with client.start_run(run_name="doomed") as run:
 """
 
 
-def test_points_survive_kill_9_and_mlops_sync_delivers_them(repo: Path) -> None:
-    env = child_env()
+def test_points_survive_kill_9_and_the_agent_delivers_them_alone(repo: Path) -> None:
+    from mlops.telemetry.agent import _alive
+
     proc = subprocess.Popen(
-        [sys.executable, "-c", CRASHER, str(repo)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", CRASHER, str(repo)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
     assert proc.stdout is not None
     run_id = proc.stdout.readline().split()[1]
@@ -75,29 +79,31 @@ def test_points_survive_kill_9_and_mlops_sync_delivers_them(repo: Path) -> None:
         last = int(line)
         if last >= 3000:
             break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
     client = MLOpsClient.from_project("crashy", repo_root=repo)
-    uri = client.settings.tracking_uri
     deadline = time.monotonic() + 60
-    while not (agent := client.get_status()["telemetry"]["agent"]).get("pid"):
+    while not (agent := client.get_status(check_reachable=False)["telemetry"]["agent"])["pid"]:
         assert time.monotonic() < deadline, "no delivery agent published its state"
         time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
     assert agent["pid"] != proc.pid  # delivery runs in its own process, which outlives this one
-    out = subprocess.run(
-        [MLOPS, "sync", "--project", "crashy", "--repo-root", str(repo)],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    got = history(uri, run_id, "loss")
-    steps = [s for s, _ in got]
+    assert _alive(agent["pid"])
+    # Nobody runs `mlops sync`: the agent adopts the dead writer's segment and drains it.
+    deadline = time.monotonic() + 120
+    while client.get_status(check_reachable=False)["telemetry"]["pending_bytes"]:
+        assert time.monotonic() < deadline, "the agent did not drain the dead writer's log"
+        time.sleep(0.5)
+    uri = client.settings.tracking_uri
+    steps = [s for s, _ in history(uri, run_id, "loss")]
     assert steps[: last + 1] == list(range(last + 1))  # every returned call is there
     assert len(steps) == len(set(steps))  # and none twice
-    assert MlflowClient(uri).get_run(run_id).info.status == "KILLED"
+    assert len(history(uri, run_id, "acc")) == len(steps)
+    deadline = time.monotonic() + 30  # the data is in: the dead run is marked ended
+    while (status := MlflowClient(uri).get_run(run_id).info.status) == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert status == "KILLED"
+    client.close()
 
 
 def test_replay_of_delivered_points_does_not_duplicate(client: MLOpsClient) -> None:

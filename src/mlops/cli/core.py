@@ -98,21 +98,33 @@ def status(
     console.print(services)
     hw = info["hardware"]
     console.print(f"hardware probes: {', '.join(hw['probes']) or 'none'}  (mlops hardware --once)")
+    _print_pending(info)
+
+
+def _print_pending(info: dict[str, Any]) -> None:
+    """What waits for the tracking store: runs (offline or pending), the delivery agent."""
     tel = info["telemetry"]
     console.print(
-        f"waiting to be delivered: {tel['pending_bytes']:,} bytes of {tel['runs']} runs"
+        f"waiting to be delivered: {tel.get('pending_points', 0):,} metric points "
+        f"({tel['pending_bytes']:,} bytes) of {tel['runs']} runs"
         f" ({len(tel['offline_runs'])} offline); set aside: {tel['rejected_records']} records",
         highlight=False,
     )
     for run_id in tel["offline_runs"]:
         console.print(f"  offline run {run_id} (not on the server yet)", highlight=False)
+    for run_id in tel["pending_runs"]:
+        if run_id not in tel["offline_runs"]:
+            console.print(f"  pending run {run_id} (data not delivered yet)", highlight=False)
     agent = tel["agent"]
     if agent.get("pid"):
         console.print(
             f"delivery agent: pid {agent['pid']}, {agent.get('state')}"
             + (f" ({agent['last_error']})" if agent.get("last_error") else ""),
             highlight=False,
+            markup=False,
         )
+    else:
+        console.print("delivery agent: not running", highlight=False)
     if tel["pending_bytes"]:
         sync = mlops_command("sync", "-p", info["project"], "--repo-root", info["root"])
         console.print(f"  deliver now: {sync}", highlight=False, markup=False)
@@ -121,7 +133,13 @@ def status(
 def sync(
     project: ProjectOption = None,
     repo_root: RootOption = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to keep trying.")] = 120.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Give up after this many seconds in which nothing was delivered "
+            "(a backlog that keeps moving is delivered to the end)."
+        ),
+    ] = 120.0,
     watch: Annotated[
         bool,
         typer.Option("--watch", help="Keep delivering what other processes log, until Ctrl-C."),
@@ -129,54 +147,68 @@ def sync(
 ) -> None:
     """Deliver everything the project's log holds: offline runs, crashed or cut-off processes.
 
-    Exits 1 when something is still pending or the store rejected a record for good
-    (set aside in the log's dead/ folder, with the reason).
+    Shows the metric points and runs left and the points/s. Exits 1 when something is
+    still pending (nothing was delivered for --timeout seconds: the server is away) or
+    the store rejected a record for good (set aside in the log's dead/ folder, with the
+    reason).
     """
     from rich.progress import Progress
 
     client = get_client(project, repo_root)
-    started: dict[str, int | None] = {"bytes": None}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("delivering", total=None)
-
-        def report(state: dict[str, Any]) -> None:
-            left = int(state.get("pending_records") or 0)
-            if started["bytes"] is None:
-                started["bytes"] = left
-            total = max(started["bytes"] or 0, left, 1)
-            progress.update(
-                task,
-                completed=total - left,
-                total=total,
-                description=f"delivering: {state.get('pending_runs', 0)} runs left, "
-                f"{state.get('rate', 0):,.0f} records/s",
-            )
-
-        started_at = time.monotonic()
+        report = _SyncProgress(progress)
         try:
             result = client.sync(timeout, report, watch=watch)
         except KeyboardInterrupt:
             console.print("stopped")
             return
     client.close(timeout=5)
-    _sync_summary(result, time.monotonic() - started_at)
+    _sync_summary(result, time.monotonic() - report.started)
     if not result["complete"] or result.get("set_aside"):
         raise typer.Exit(1)
 
 
+class _SyncProgress:
+    """The progress bar of ``mlops sync``: metric points delivered of all known, points/s."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.task = progress.add_task("delivering", total=None)
+        self.started = time.monotonic()
+
+    def __call__(self, state: dict[str, Any]) -> None:
+        left = int(state.get("pending_points") or 0)
+        done = int(state.get("delivered_points") or 0)
+        seconds = time.monotonic() - self.started
+        rate = done / seconds if seconds > 0 else 0.0
+        self.progress.update(
+            self.task,
+            completed=done,
+            total=max(done + left, 1),
+            description=f"delivering: {left:,} points of {state.get('pending_runs', 0)} runs "
+            f"left, {rate:,.0f} points/s",
+        )
+
+
 def _sync_summary(result: dict[str, Any], seconds: float) -> None:
-    delivered = int(result.get("delivered_points") or 0) + int(result.get("delivered_events") or 0)
-    rate = f", {delivered / seconds:,.0f} records/s" if delivered and seconds > 0 else ""
+    points = int(result.get("delivered_points") or 0)
+    events = int(result.get("delivered_events") or 0)
+    rate = f", {points / seconds:,.0f} points/s" if points and seconds > 0 else ""
+    done = f"{points + events:,} records ({points:,} metric points, {events:,} other)"
     if result["complete"]:
         console.print(
-            f"all delivered: {delivered:,} records from {result['segments']} segments "
-            f"in {seconds:.1f} s{rate}"
+            f"all delivered: {done} from {result['segments']} segments in {seconds:.1f} s{rate}",
+            highlight=False,
         )
     else:
         error = result.get("last_error")
         console.print(
-            f"{result['pending']:,} bytes of {result['pending_runs']} runs still pending"
-            + (f" ({error})" if error else "")
+            f"delivered {done} in {seconds:.1f} s{rate}; still pending: "
+            f"{int(result.get('pending_points') or 0):,} metric points "
+            f"({result['pending']:,} bytes) of {result['pending_runs']} runs"
+            + (f" ({error})" if error else ""),
+            highlight=False,
+            markup=False,
         )
     if result.get("set_aside"):
         console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mlops.client.hardware import HardwareMixin
@@ -79,13 +80,13 @@ class StatusMixin(HardwareMixin):
 
     def _pending_on_disk(self) -> dict[str, Any]:
         """What the project's log still holds (any process), offline runs, the agent."""
-        from mlops.telemetry.agent import agent_files, read_status, store_key
         from mlops.telemetry.runs import offline_info, server_id
         from mlops.telemetry.sync import pending_on_disk
+        from mlops.telemetry.wal import PointCounter
 
         wal = self.workspace.root / "wal"
         segments = list(iter_segments(wal))
-        pending = pending_on_disk(wal)
+        pending = pending_on_disk(wal, counter=PointCounter())
         dead = list((wal / "dead").rglob("*.jsonl")) if (wal / "dead").is_dir() else []
         set_aside = sum(len(p.read_text().splitlines()) for p in dead)
         offline = [
@@ -93,17 +94,25 @@ class StatusMixin(HardwareMixin):
             for p in (wal.iterdir() if wal.is_dir() else [])
             if p.is_dir() and offline_info(p) is not None and server_id(p) is None
         ]
-        agent = read_status(agent_files(wal, store_key(self.settings))["status"])
         return {
             "segments": len(segments),
             "runs": len(pending["runs"]),
             "pending_runs": pending["runs"],
             "pending_bytes": pending["bytes"],
+            "pending_points": pending["points"],
             "offline_runs": sorted(offline),
             "rejected_records": set_aside,
             "rejected_segments": len(dead),
-            "agent": {
-                k: agent.get(k)
-                for k in ("pid", "state", "last_error", "rate", "delivered_points", "updated")
-            },
+            "agent": self._agent_state(wal),
         }
+
+    def _agent_state(self, wal: Path) -> dict[str, Any]:
+        """The delivery agent's last published state, if it still runs; else "not running"."""
+        from mlops.telemetry.agent import agent_files, is_running, read_status, store_key
+
+        agent = read_status(agent_files(wal, store_key(self.settings))["status"])
+        keys = ("pid", "state", "last_error", "rate", "delivered_points", "updated")
+        shown = {k: agent.get(k) for k in keys}
+        if not is_running(agent):  # its file outlives it (a kill, or a normal exit)
+            shown.update(pid=None, state="not running", rate=None)
+        return shown

@@ -2,15 +2,16 @@
 
 Training processes only append to the write-ahead log; the agent reads it and
 delivers (runs, params, tags, points, datasets, artifacts, models, run ends),
-acknowledges, adopts dead writers' segments, and exits when idle. It is
+acknowledges, adopts dead writers' segments, and exits when idle (it stays
+while a training process writes, and lingers while the server is away). It is
 started on demand by the first writer (:class:`AgentLink`), is a single
 instance by an ``flock`` on ``wal/.agent-<store>.lock``, outlives a training
 process killed with ``kill -9``, and is woken through a FIFO
 (``wal/.agent-<store>.fifo``: a writer that cannot open it for writing knows no
 agent runs). ``mlops sync`` runs the same loop in the foreground.
 
-Its state is in ``wal/agent-<store>.json`` (pid, online/offline, last error,
-what it delivered): ``mlops status`` and waiting writers read it. It gets the
+Its state is in ``wal/agent-<store>.json`` (pid, online/offline/stopped, last
+error, what it delivered): ``mlops status`` and waiting writers read it. It gets the
 project's settings through its environment (``MLOPS_AGENT_SETTINGS``), never a
 file, so credentials in the tracking URI stay off the disk.
 """
@@ -40,7 +41,7 @@ from mlops.invocation import mlops_command
 if TYPE_CHECKING:
     from mlops.config import Settings
 
-__all__ = ["AgentLink", "agent_files", "read_status", "run_agent", "store_key"]
+__all__ = ["AgentLink", "agent_files", "is_running", "read_status", "run_agent", "store_key"]
 
 log = logging.getLogger("mlops.telemetry")
 SETTINGS_ENV = "MLOPS_AGENT_SETTINGS"
@@ -148,7 +149,7 @@ class AgentLink:
     def offline(self) -> bool:
         """True when the agent says the tracking server cannot be reached."""
         state = self.status()
-        return state.get("state") == "offline" and _alive(state.get("pid"))
+        return state.get("state") == "offline" and is_running(state)
 
     def progressed_since(self, when: float | None) -> bool:
         """True when the agent delivered something after ``when`` (wall clock)."""
@@ -168,7 +169,13 @@ class AgentLink:
             self._fd = None
 
 
+def is_running(state: dict[str, Any]) -> bool:
+    """True when the agent that published ``state`` still runs (its pid is alive)."""
+    return state.get("state") != "stopped" and _alive(state.get("pid"))
+
+
 def _alive(pid: object) -> bool:
+    """True while process ``pid`` runs (an exited child its spawner has not reaped does not)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -177,7 +184,11 @@ def _alive(pid: object) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: a zombie still answers kill(0); its state letter follows the command
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here (macOS): trust kill(0)
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _lock_is_held(path: Path) -> bool:
@@ -247,50 +258,84 @@ def run_agent(
 ) -> dict[str, Any]:
     """The delivery loop, in this process.
 
-    Background agent (default): runs until idle for ``telemetry.agent_idle``
-    seconds with no live writer. ``until_drained`` (``mlops sync``): until
-    nothing is left, or ``timeout`` runs out. ``watch``: forever (``mlops sync
-    --watch``). Returns the final state (delivered, set aside, pending).
+    Background agent (default): runs while any writer process holds a segment
+    (the server may be away meanwhile). Once none does, it exits after
+    ``telemetry.agent_idle`` seconds with nothing left; with records still left
+    (the server away) it keeps retrying, with its backoff, for
+    ``telemetry.agent_linger`` seconds since a writer was last seen or
+    something was delivered. ``until_drained`` (``mlops sync``): until nothing is
+    left, or ``timeout`` seconds pass in which nothing was delivered. ``watch``:
+    forever (``mlops sync --watch``). Returns the final state (delivered, set
+    aside, pending).
     """
     from mlops.telemetry.delivery import Deliverer
 
-    key = store_key(settings)
-    files = agent_files(wal_dir, key)
-    deliverer = Deliverer(settings, wal_dir, key)
+    files = agent_files(wal_dir, store_key(settings))
+    deliverer = Deliverer(settings, wal_dir, store_key(settings))
     _make_fifo(files["fifo"])
     fifo = os.open(files["fifo"], os.O_RDONLY | os.O_NONBLOCK)
     # Our own write end keeps the FIFO open: a reader never sees end-of-file.
     keep = os.open(files["fifo"], os.O_WRONLY | os.O_NONBLOCK)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    idle_since = time.monotonic()
+    clock = _Clock(time.monotonic())
+    mode = "watch" if watch else "drain" if until_drained else "background"
+    state: dict[str, Any] = {}
     try:
         while True:
-            state = deliverer.step(deadline)
+            state = deliverer.step(clock.deadline(timeout))
             state["pid"] = os.getpid()
             _publish(files["status"], state)
             if progress is not None:
                 progress(state)
+            clock.saw(state, time.monotonic())
             if state["worked"]:
-                idle_since = time.monotonic()
                 continue
-            now = time.monotonic()
-            if until_drained and not watch and state["pending_records"] == 0:
-                return state
-            if deadline is not None and now >= deadline:
-                return state
-            idle = now - idle_since
-            background = not until_drained and not watch
-            if background and idle >= settings.telemetry.agent_idle and not state["live"]:
+            if _finished(mode, state, clock, settings, timeout):
                 return state
             pause = deliverer.pause(settings.telemetry.flush_interval)
-            if deadline is not None:
-                pause = min(pause, max(0.0, deadline - now))
+            if timeout is not None and mode == "drain":
+                pause = min(pause, max(0.0, clock.progress + timeout - time.monotonic()))
             if _wait_for_nudge(fifo, pause):
                 deliverer.breaker.retry_now()
     finally:
+        _publish(files["status"], {**state, "state": "stopped", "pid": os.getpid()})
         deliverer.close()
         os.close(fifo)
         os.close(keep)
+
+
+class _Clock:
+    """When the loop last delivered something, and last delivered or saw a live writer."""
+
+    def __init__(self, now: float) -> None:
+        self.progress = now
+        self.busy = now
+
+    def saw(self, state: dict[str, Any], now: float) -> None:
+        if state["worked"]:
+            self.progress = now
+        if state["worked"] or state["live"]:
+            self.busy = now
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """A step stops between segments once ``timeout`` passed without progress."""
+        return None if timeout is None else self.progress + timeout
+
+
+def _finished(
+    mode: str, state: dict[str, Any], clock: _Clock, settings: Settings, timeout: float | None
+) -> bool:
+    """Whether a loop that delivered nothing in its last step should stop now."""
+    now = time.monotonic()
+    if mode == "watch":
+        return False
+    if mode == "drain":
+        stalled = timeout is not None and now - clock.progress >= timeout
+        return state["pending_records"] == 0 or stalled
+    if state["live"]:
+        return False  # a training process still writes: the server may come back any time
+    options = settings.telemetry
+    bound = options.agent_linger if state["pending_records"] else options.agent_idle
+    return now - clock.busy >= bound
 
 
 def _wait_for_nudge(fifo: int, timeout: float) -> bool:

@@ -35,6 +35,7 @@ from mlops.telemetry.wal import (
     Entry,
     Event,
     Point,
+    PointCounter,
     iter_segments,
     read_ack,
     read_entries,
@@ -81,6 +82,7 @@ class _Tally:
     delivered_events: int = 0
     set_aside: list[dict[str, Any]] = field(default_factory=list)
     set_aside_count: int = 0
+    acked_bytes: int = 0  # every acknowledgement: delivered, set aside, a torn tail dropped
 
 
 class Deliverer:
@@ -107,6 +109,7 @@ class Deliverer:
         self._tracker: MLflowTracker | None = None
         self.breaker = CircuitBreaker(self.options.breaker_failures, 0.5, self.options.max_backoff)
         self._cursors: dict[Path, _Cursor] = {}
+        self._counter = PointCounter()
         self.tally = _Tally()
         self.last_delivery: float | None = None
         self._remote = settings.tracking_uri.startswith(("http://", "https://"))
@@ -130,10 +133,13 @@ class Deliverer:
     # -- one pass over the log ----------------------------------------------------------
 
     def step(self, deadline: float | None = None) -> dict[str, Any]:
-        """Deliver what can be delivered now; the state afterwards (``worked``: any progress)."""
-        started = self.tally.delivered_points + self.tally.delivered_events
+        """Deliver what can be delivered now; the state afterwards.
+
+        ``worked``: something was acknowledged; ``live``: segments a running writer
+        process still holds (counted even while the server is away).
+        """
+        acked, points = self.tally.acked_bytes, self.tally.delivered_points
         t0 = time.monotonic()
-        live = 0
         segments = self._segments()
         for gone in set(self._cursors) - set(segments):  # removed by their writer
             self._forget(self._cursors[gone])
@@ -148,17 +154,30 @@ class Deliverer:
             except MLOpsClientError as err:
                 self._failed(err)
                 break
-            if not cursor.orphan:
-                live += 1
             self._maybe_finish(cursor)
-        done = self.tally.delivered_points + self.tally.delivered_events - started
-        return self._state(done, time.monotonic() - t0, live)
+        seconds = time.monotonic() - t0
+        state = self._state(self.tally.delivered_points - points, seconds, self._live(segments))
+        state["worked"] = self.tally.acked_bytes > acked
+        return state
 
     def pause(self, interval: float) -> float:
         """How long to wait before the next step: the breaker's pause, else ``interval``."""
         if self.breaker.is_open:
             return max(0.05, self.breaker.open_until - time.monotonic())
         return interval
+
+    def _live(self, segments: list[Path]) -> int:
+        """How many of ``segments`` a running writer process holds (by their locks)."""
+        live = 0
+        for path in segments:
+            cursor = self._cursors.get(path)
+            if cursor is None:
+                live += _held_by_writer(path)
+                continue
+            if cursor.lock_fd is None:  # its writer may have gone since: adopt it now
+                cursor.lock_fd = _try_lock(path)
+            live += not cursor.orphan
+        return live
 
     def _segments(self) -> list[Path]:
         out = []
@@ -309,9 +328,13 @@ class Deliverer:
         elif event.kind == "artifact":
             path = run_dir / data["path"]
             tracker.log_artifact(run_id, path, data.get("artifact_path"), data["directory"])
-        elif event.kind == "model":
+        elif event.kind == "model":  # the event's own id: a replay finds what it made
             tracker.log_saved_model(
-                run_id, run_dir / data["path"], data["name"], data.get("registered_model_name")
+                run_id,
+                run_dir / data["path"],
+                data["name"],
+                data.get("registered_model_name"),
+                event_id=f"{run_dir.name}/{data['path']}",
             )
         elif event.kind == "end":
             tracker.end_run(run_id, data["status"], data.get("end_time"))
@@ -321,6 +344,7 @@ class Deliverer:
     def _ack(self, cursor: _Cursor, offset: int) -> None:
         if offset > cursor.acked:
             write_ack(cursor.ack_fd, offset)
+            self.tally.acked_bytes += offset - cursor.acked
             cursor.acked = offset
 
     def _succeeded(self) -> None:
@@ -427,30 +451,34 @@ class Deliverer:
 
     # -- state --------------------------------------------------------------------------
 
-    def _state(self, done: int, seconds: float, live: int) -> dict[str, Any]:
-        pending, runs_left = 0, set()
-        for path in self._segments():
+    def _state(self, points: int, seconds: float, live: int) -> dict[str, Any]:
+        """The published state; ``points`` were delivered in the last ``seconds``."""
+        pending, pending_points, runs_left = 0, 0, set()
+        segments = self._segments()
+        for path in segments:
             cursor = self._cursors.get(path)
             acked = cursor.acked if cursor else _acked_on_disk(path)
             try:
-                left = path.stat().st_size - acked
+                size = path.stat().st_size
             except FileNotFoundError:
                 continue
-            if left > 0:
-                pending += left
+            if size > acked:
+                pending += size - acked
+                pending_points += self._counter.left(path, acked, size)
                 runs_left.add(path.parent.name)
+        self._counter.keep_only(set(segments))
         offline = self.breaker.consecutive_failures > 0
         return {
-            "worked": done > 0,
             "state": "offline" if offline else "online",
             "pending_records": pending,
+            "pending_points": pending_points,
             "pending_runs": len(runs_left),
             "live": live,
             "delivered_points": self.tally.delivered_points,
             "delivered_events": self.tally.delivered_events,
             "set_aside": self.tally.set_aside_count,
             "set_aside_reasons": [i["reason"] for i in self.tally.set_aside],
-            "rate": round(done / seconds, 1) if seconds > 0 and done else 0.0,
+            "rate": round(points / seconds, 1) if seconds > 0 and points else 0.0,
             "last_error": self.breaker.last_error,
             "last_delivery": self.last_delivery,
             "updated": time.time(),
@@ -481,6 +509,15 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _held_by_writer(path: Path) -> bool:
+    """True while a writer process holds ``path``'s lock (False once it is gone)."""
+    fd = _try_lock(path)
+    if fd is not None:
+        os.close(fd)  # its writer is gone; a cursor adopts it when it delivers
+        return False
+    return path.exists()
 
 
 def _acked_on_disk(path: Path) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.telemetry.agent import AgentLink, agent_files, agent_lock, read_status, run_agent
 from mlops.telemetry.agent import store_key as _store_key
-from mlops.telemetry.wal import iter_segments, read_ack
+from mlops.telemetry.wal import PointCounter, iter_segments, read_ack
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -31,7 +31,12 @@ def sync_project(
     progress: Progress | None = None,
     watch: bool = False,
 ) -> dict[str, Any]:
-    """Deliver everything of ``settings``' store in ``wal_dir``; the final state."""
+    """Deliver everything of ``settings``' store in ``wal_dir``; the final state.
+
+    ``timeout`` bounds the time without progress, not the whole sync: a large
+    backlog that keeps moving is delivered to the end; one that stops moving
+    for ``timeout`` seconds (the server away) is left pending.
+    """
     key = _store_key(settings)
     segments = len(_own_segments(wal_dir, key))
     with agent_lock(wal_dir, key, wait=False) as mine:
@@ -46,36 +51,74 @@ def sync_project(
             )
         else:
             state = _wait_for_agent(settings, wal_dir, key, timeout, progress)
-    pending = pending_on_disk(wal_dir, key)
+    pending = pending_on_disk(wal_dir, key, PointCounter())
     return {
         **state,
         "segments": segments,
         "pending": pending["bytes"],
+        "pending_points": pending["points"],
         "pending_runs": len(pending["runs"]),
         "pending_run_ids": pending["runs"],
         "complete": int(pending["bytes"] == 0),
     }
 
 
+_COUNTERS = ("delivered_points", "delivered_events", "set_aside")
+
+
+class _AgentProgress:
+    """What a running agent delivered since the wait began, across an agent's restart."""
+
+    def __init__(self, start: dict[str, Any]) -> None:
+        self.pid = start.get("pid")
+        self.base = {k: int(start.get(k) or 0) for k in _COUNTERS}
+        self.carried = dict.fromkeys(_COUNTERS, 0)
+        self.marker = start.get("last_delivery")
+
+    def since(self, state: dict[str, Any]) -> dict[str, int]:
+        """The agent's counters, counted from the start of the wait."""
+        if state.get("pid") != self.pid:  # a new agent: its counters start at zero
+            self.carried = {k: self.carried[k] + self.base[k] for k in _COUNTERS}
+            self.pid, self.base = state.get("pid"), dict.fromkeys(_COUNTERS, 0)
+        now = {k: int(state.get(k) or 0) for k in _COUNTERS}
+        self.carried = {k: self.carried[k] + now[k] - self.base[k] for k in _COUNTERS}
+        self.base = now
+        return dict(self.carried)
+
+    def moved(self, state: dict[str, Any]) -> bool:
+        """True when the agent delivered something since the last look."""
+        marker = state.get("last_delivery")
+        changed = marker is not None and marker != self.marker
+        self.marker = marker
+        return changed
+
+
 def _wait_for_agent(
     settings: Settings, wal_dir: Path, key: str, timeout: float, progress: Progress | None
 ) -> dict[str, Any]:
+    """Wake the running agent and wait until drained, or ``timeout`` s without progress."""
     link = AgentLink(settings, wal_dir)
     status_file = agent_files(wal_dir, key)["status"]
-    deadline = time.monotonic() + timeout
-    counters = ("delivered_points", "delivered_events", "set_aside")
-    start = read_status(status_file)
+    counter = PointCounter()
+    tally = _AgentProgress(read_status(status_file))
+    last_progress, lowest = time.monotonic(), None
     try:
         while True:
             link.wake(urgent=True)
             state = read_status(status_file)
-            pending = pending_on_disk(wal_dir, key)
-            state.update(pending_records=pending["bytes"], pending_runs=len(pending["runs"]))
-            # The agent's counters run since it started: report what happened meanwhile.
-            state.update({k: int(state.get(k) or 0) - int(start.get(k) or 0) for k in counters})
+            pending = pending_on_disk(wal_dir, key, counter)
+            state.update(
+                pending_records=pending["bytes"],
+                pending_points=pending["points"],
+                pending_runs=len(pending["runs"]),
+                **tally.since(state),
+            )
             if progress is not None:
                 progress(state)
-            if pending["bytes"] == 0 or time.monotonic() >= deadline:
+            now = time.monotonic()
+            if tally.moved(state) or lowest is None or pending["bytes"] < lowest:
+                last_progress, lowest = now, pending["bytes"]
+            if pending["bytes"] == 0 or now - last_progress >= timeout:
                 return state
             time.sleep(0.2)
     finally:
@@ -94,9 +137,12 @@ def _own_segments(wal_dir: Path, key: str) -> list[Path]:
     return out
 
 
-def pending_on_disk(wal_dir: Path, key: str | None = None) -> dict[str, Any]:
-    """Bytes not yet acknowledged and the runs they belong to (``key``: one store only)."""
-    total, runs = 0, set()
+def pending_on_disk(
+    wal_dir: Path, key: str | None = None, counter: PointCounter | None = None
+) -> dict[str, Any]:
+    """Bytes not yet acknowledged, the runs they belong to (``key``: one store only) and,
+    with a ``counter``, the metric points among them (``points``)."""
+    total, points, runs = 0, 0, set()
     for path in iter_segments(wal_dir) if key is None else _own_segments(wal_dir, key):
         try:
             size = path.stat().st_size
@@ -111,4 +157,8 @@ def pending_on_disk(wal_dir: Path, key: str | None = None) -> dict[str, Any]:
         if size > acked:
             total += size - acked
             runs.add(path.parent.name)
-    return {"bytes": total, "runs": sorted(runs)}
+            points += counter.left(path, acked, size) if counter is not None else 0
+    out: dict[str, Any] = {"bytes": total, "runs": sorted(runs)}
+    if counter is not None:
+        out["points"] = points
+    return out

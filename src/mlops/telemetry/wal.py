@@ -45,6 +45,7 @@ __all__ = [
     "Entry",
     "Event",
     "Point",
+    "PointCounter",
     "Segment",
     "encode_event",
     "encode_points",
@@ -59,6 +60,7 @@ __all__ = [
 EVENT_PREFIX = "!"
 DETACHED = ".detached.wal"  # left by its writer with the run still open, on purpose
 _ACK_WIDTH = 20
+_COUNT_CHUNK = 4 * 1024 * 1024
 
 
 class Point(NamedTuple):
@@ -243,6 +245,66 @@ def read_entries(path: Path, start: int, limit: int, stop: int | None = None) ->
             # A damaged line is kept as an event, so it is set aside (and acknowledged).
             entries.append(Entry(record or Event("damaged", {"line": text[:300]}), offset))
     return entries
+
+
+def count_points(path: Path, start: int, stop: int) -> tuple[int, int]:
+    """Points among the whole lines of ``path`` in bytes ``[start, stop)``, and where they end.
+
+    ``start`` must be a record boundary (an acknowledged offset is one). Counting
+    newlines and event prefixes runs in C: a million points take milliseconds.
+    """
+    event = EVENT_PREFIX.encode()
+    points, end = 0, start
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while end < stop:
+            chunk = fh.read(min(_COUNT_CHUNK, stop - end))
+            last = chunk.rfind(b"\n")
+            if last < 0:  # a torn tail, or one line longer than a chunk
+                rest = fh.readline() if len(chunk) == _COUNT_CHUNK else b""
+                if not rest.endswith(b"\n") or end + len(chunk) + len(rest) > stop:
+                    break
+                points += not chunk.startswith(event)
+                end += len(chunk) + len(rest)
+                continue
+            whole = chunk[: last + 1]  # every line of it starts a record
+            points += whole.count(b"\n") - whole.count(b"\n" + event) - whole.startswith(event)
+            end += last + 1
+            fh.seek(end)
+    return points, end
+
+
+class PointCounter:
+    """Metric points not yet acknowledged, per segment, counted once per byte.
+
+    Each call reads only what was appended or acknowledged since the last one,
+    so watching a large backlog drain stays cheap.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, list[int]] = {}  # path -> [acked, scanned, points between]
+
+    def left(self, path: Path, acked: int, size: int) -> int:
+        """Points in ``path`` between the acknowledged offset ``acked`` and ``size``."""
+        seen = self._seen.get(path)
+        try:
+            if seen is None or not seen[0] <= acked <= seen[1]:
+                seen = self._seen[path] = [acked, acked, 0]
+            if acked > seen[0]:
+                seen[2] -= count_points(path, seen[0], acked)[0]
+                seen[0] = acked
+            if size > seen[1]:
+                more, seen[1] = count_points(path, seen[1], size)
+                seen[2] += more
+        except FileNotFoundError:
+            self._seen.pop(path, None)
+            return 0
+        return max(0, seen[2])
+
+    def keep_only(self, paths: set[Path]) -> None:
+        """Forget segments that are gone."""
+        for gone in set(self._seen) - paths:
+            del self._seen[gone]
 
 
 def iter_segments(directory: Path) -> Iterator[Path]:

@@ -211,11 +211,14 @@ class WalWriter:
         left = sum(s.written - s.acked for s in segments)
         log.warning(
             "run %s: %d bytes of its log are not in the tracking store yet (%s); they are "
-            "kept in %s and delivered in the background, or by `%s`",
+            "kept in %s and delivered in the background (the delivery process keeps trying "
+            "for telemetry.agent_linger = %g s after the last process logging here ends), "
+            "or by `%s`",
             run_id,
             left,
             self._agent.last_error() or "delivery still running",
             self.wal_dir,
+            self.options.agent_linger,
             self._cmd("sync", "-p", self.settings.project, "--repo-root", self.settings.root),
         )
 
@@ -286,7 +289,8 @@ def _close_at_exit() -> None:
         if not ok and left:
             print(  # logging may already be shut down
                 f"mlops: {left} bytes of metric data are pending in {writer.wal_dir}; they "
-                f"are delivered in the background, or run "
+                f"are delivered in the background (for up to telemetry.agent_linger = "
+                f"{writer.options.agent_linger:g} s from now), or run "
                 f"`{writer._cmd('sync', '-p', writer.settings.project)}`",
                 file=sys.stderr,
             )
