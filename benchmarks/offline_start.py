@@ -4,7 +4,10 @@ Two ways a server is away: nothing listens on its port (connection refused: a st
 server, a laptop off the network) and something listens but never answers (a hung server,
 a black-holed route). Each is measured in a fresh process (imports included) and again in
 the same process; the unanswering case with the default `tracking.offline_after` (2 s) and
-with 0.5 s. Prints one JSON object. Target: <= 0.5 s (before: a 10 s error).
+with 0.4 s: its first run waits that long (the whole check, name resolution included, is
+bounded by it), later runs of the client start offline at once. Prints one JSON object;
+``meets_target`` says, per case and `offline_after`, whether the first and later runs
+returned within the target. Target: <= 0.5 s (before: a 10 s error).
 
 Usage: python benchmarks/offline_start.py
 """
@@ -46,6 +49,7 @@ def free_port() -> int:
 def measure(root: Path, uri: str, offline_after: float) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     env["MLOPS_TELEMETRY_AGENT_IDLE"] = "1"  # the agents it starts give up soon
+    env["MLOPS_TELEMETRY_AGENT_LINGER"] = "1"
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(root), uri, str(offline_after)],
         capture_output=True,
@@ -59,25 +63,31 @@ def measure(root: Path, uri: str, offline_after: float) -> dict[str, float]:
 
 
 def main() -> None:
+    cases: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        refused = measure(Path(tmp) / "a", f"http://127.0.0.1:{free_port()}", 2.0)
+        refused = f"http://127.0.0.1:{free_port()}"
+        cases["connection_refused_offline_after_2s"] = measure(Path(tmp) / "a", refused, 2.0)
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)  # accepts connections (the kernel does) and never answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        hung_default = measure(Path(tmp) / "b", url, 2.0)
-        hung_tuned = measure(Path(tmp) / "c", url, 0.5)
+        cases["server_never_answers_offline_after_2s"] = measure(Path(tmp) / "b", url, 2.0)
+        cases["server_never_answers_offline_after_0.4s"] = measure(Path(tmp) / "c", url, 0.4)
         silent.close()
     target = 0.5
     print(
         json.dumps(
             {
                 "benchmark": "offline_start",
-                "connection_refused": refused,
-                "server_never_answers_offline_after_2s": hung_default,
-                "server_never_answers_offline_after_0.5s": hung_tuned,
+                **cases,
                 "target_s": target,
-                "meets_target": refused["first_s"] <= target and refused["later_s"] <= target,
+                "meets_target": {
+                    name: {
+                        "first_run": case["first_s"] <= target,
+                        "later_runs": case["later_s"] <= target,
+                    }
+                    for name, case in cases.items()
+                },
                 "note": "an unanswering server costs one tracking.offline_after wait, once per "
                 "client: later runs of the client start offline at once",
             }

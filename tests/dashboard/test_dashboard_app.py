@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +189,12 @@ def test_runs_not_synced_yet_are_marked(tmp_path: Path) -> None:
     from mlops.client import MLOpsClient
 
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the run starts offline
-    away = MLOpsClient.from_project("away", repo_root=tmp_path, tracking_uri=dead)
+    away = MLOpsClient.from_project(
+        "away",
+        repo_root=tmp_path,
+        tracking_uri=dead,
+        telemetry={"agent_idle": 1, "agent_linger": 1},  # its agent gives up soon
+    )
     with away.start_run(run_name="on-the-train") as run:
         away.log_metrics({"loss": 0.5}, step=1)
     away.close(timeout=0)
@@ -195,3 +203,50 @@ def test_runs_not_synced_yet_are_marked(tmp_path: Path) -> None:
         page = http.get("/p/away/runs").text
     assert "Not synced yet" in page and "on-the-train" in page
     assert run.info.run_id[:12] in page
+    assert f"sync -p away --repo-root {tmp_path}" in page  # how to deliver it by hand
+
+
+@contextmanager
+def _no_delivery(wal: Path, key: str) -> Iterator[None]:
+    """Hold the delivery agent's lock (once the running agent has gone idle and exited),
+    so that no agent delivers what the test leaves waiting in the log."""
+    from mlops.telemetry.agent import agent_lock
+
+    deadline = time.monotonic() + 60
+    while True:
+        with agent_lock(wal, key, wait=False) as held:
+            if held:
+                yield
+                return
+        assert time.monotonic() < deadline, "the delivery agent did not go idle"
+        time.sleep(0.2)
+
+
+def test_runs_with_points_still_on_their_way_are_marked_syncing(repo: Path) -> None:
+    """A stored run whose points still wait in the write-ahead log reads "· syncing"."""
+    from mlops.client import MLOpsClient
+    from mlops.telemetry.agent import store_key
+    from mlops.telemetry.wal import Segment, encode_points, writer_id
+
+    client = MLOpsClient.from_project("busy", repo_root=repo, telemetry={"agent_idle": 0.5})
+    with client.start_run(run_name="still-coming") as coming:
+        client.log_metrics({"loss": 1.0}, step=0)
+    with client.start_run(run_name="all-in"):
+        client.log_metrics({"loss": 1.0}, step=0)
+    client.close(timeout=10)
+    wal = client.workspace.root / "wal"
+    with _no_delivery(wal, store_key(client.settings)):
+        # what a process cut off before delivery leaves: one more point, not acknowledged
+        segment = Segment.create(wal, coming.info.run_id, writer_id(), 0)
+        segment.append(encode_points([("loss", 0.5)], 1, int(time.time() * 1000)))
+        segment.close(delete=False)
+        with _http(create_app(repo, project="busy")) as http:
+            page = http.get("/p/busy/runs").text
+    rows = {
+        name: row
+        for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+        for name in ("still-coming", "all-in")
+        if f">{name}<" in row
+    }
+    assert "FINISHED · syncing" in rows["still-coming"]
+    assert "FINISHED" in rows["all-in"] and "syncing" not in rows["all-in"]

@@ -177,12 +177,30 @@ class ClientBase:
         )
 
     def _server_run_id(self, run_id: str) -> str:
-        """The tracking server's id of ``run_id`` (an offline run's local id is mapped)."""
+        """The tracking server's id of ``run_id`` (an offline run's local id is mapped).
+
+        This workspace's log knows its own runs (``wal/<id>/server_id``). An id it does
+        not know (logged in another checkout or on another machine, or its folder is
+        gone) is looked up on the server by the run tag ``mlops.local_run_id``, bounded
+        by ``tracking.offline_after``; the answer is remembered.
+        """
         from mlops.telemetry.runs import server_id
 
         if not (isinstance(run_id, str) and len(run_id) == 32 and run_id.isalnum()):
             return run_id
-        return server_id(self._wal_dir / run_id) or run_id
+        link = self._link
+        known = link.known_id(run_id)
+        if known is not None:
+            return known
+        folder = self._wal_dir / run_id
+        mapped = server_id(folder)
+        if mapped is not None:
+            link.remember(run_id, mapped)
+            return mapped
+        if folder.is_dir():
+            return run_id  # this log's run: online (the server's id) or not created yet
+        tracker = self._tracker("find_run")  # here: importing MLflow is not the server's wait
+        return link.find_local_run(run_id, lambda: tracker.find_local_run(run_id))
 
     def _submit_metrics(
         self,

@@ -74,7 +74,8 @@ class ProjectRecords:
         return [r for r in found if include_monitoring or r["run_type"] != "monitoring"]
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run of this project as :func:`run_summary`.
+        """One run of this project as :func:`run_summary` (by its id or, once it is synced,
+        an offline run's local id).
 
         Raises:
             NotFoundError: no such run in this project.
@@ -82,8 +83,11 @@ class ProjectRecords:
         return run_summary(self._tracker("read").run(self._server_id(run_id), project_only=True))
 
     def histories(self, run_id: str, keys: Iterable[str]) -> dict[str, list[dict[str, float]]]:
-        """Every point of each metric ``key``: ``{"step", "timestamp", "value"}``, by step."""
-        return self._tracker("read").metric_histories(run_id, keys)
+        """Every point of each metric ``key``: ``{"step", "timestamp", "value"}``, by step.
+
+        ``run_id`` may be an offline run's local id once the run is synced.
+        """
+        return self._tracker("read").metric_histories(self._server_id(run_id), keys)
 
     def model_versions(self) -> list[dict[str, Any]]:
         """Registered model versions whose run belongs to this project, newest first."""
@@ -129,6 +133,14 @@ class ProjectRecords:
             "reference": read_json(folder / "reference.json"),
             "reports": sorted(p.name for p in reports.glob("monitoring-*.html")),
         }
+
+    def service_checks(self) -> list[dict[str, Any]] | None:
+        """The checks a team's Evidently service holds (every machine's), oldest first;
+        None when ``monitoring.workspace`` is not a service."""
+        if not (self.settings.monitoring_service and self._monitor):
+            return None
+        history: list[dict[str, Any]] = self._monitor("records").snapshots()
+        return history
 
     # the log ----------------------------------------------------------------------------
     def unsynced(self) -> dict[str, Any]:
@@ -200,8 +212,8 @@ class ProjectRecords:
                 for k in ("digest", "rows", "created_at", "target", "prediction")
             },
         }
-        if self.settings.monitoring_service and self._monitor:  # a team's: every machine's
-            history = self._monitor("lineage").snapshots()
+        history = self.service_checks()  # a team's service: every machine's checks
+        if history is not None:
             out.update(checks=len(history), history=history)
         return out
 

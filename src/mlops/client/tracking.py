@@ -102,7 +102,9 @@ class TrackingMixin(ClientBase):
 
         link = self._link
         if not link.can_go_offline:
-            return self._tracker("start_run").create_run(run_name, tags, description, parent)
+            run = self._tracker("start_run").create_run(run_name, tags, description, parent)
+            link.remember(run.info.run_id, run.info.run_id)  # the server's own id
+            return run
         local_id = new_run_id()
         if link.usable():
             marked = {**tags, LOCAL_RUN_TAG: local_id}  # a late answer is found, not doubled
@@ -115,6 +117,7 @@ class TrackingMixin(ClientBase):
                 pass
             else:
                 self._run_state(run.info.run_id)
+                link.remember(run.info.run_id, run.info.run_id)  # the server's own id
                 return run
         return self._offline_run(local_id, run_name, tags, description, parent)
 
@@ -330,14 +333,17 @@ class TrackingMixin(ClientBase):
     ) -> dict[str, Any]:
         """Deliver everything this project's log holds (offline runs, crashed processes).
 
-        Runs the delivery loop here until nothing is left (or ``timeout`` runs out;
-        ``watch`` keeps going). When a background agent already delivers, waits for
-        it instead. ``progress(state)`` sees the pending bytes and runs, and the rate.
+        Runs the delivery loop here until nothing is left, or until ``timeout`` seconds
+        (default ``telemetry.flush_timeout``) pass in which nothing was delivered: a
+        backlog that keeps moving is delivered to the end, whatever its size. ``watch``
+        keeps going. When a background agent already delivers, waits for it, with the
+        same bound. ``progress(state)`` sees ``pending_points``, ``pending_records``
+        (bytes), ``pending_runs``, ``delivered_points`` and ``rate`` (points/s).
 
         Returns:
-            ``complete`` (1 when nothing is left), ``pending`` (bytes), ``pending_runs``,
-            ``delivered_points``, ``set_aside`` and ``set_aside_reasons``, ``segments``
-            (how many there were at the start).
+            ``complete`` (1 when nothing is left), ``pending`` (bytes), ``pending_points``,
+            ``pending_runs``, ``delivered_points``, ``set_aside`` and ``set_aside_reasons``,
+            ``segments`` (how many there were at the start).
         """
         from mlops.telemetry.sync import sync_project
 

@@ -27,6 +27,7 @@ from mlops.dashboard.pages import (
     table,
     yes_no,
 )
+from mlops.invocation import mlops_command
 from mlops.monitoring.results import BOOLEAN_METRICS
 
 __all__ = [
@@ -167,7 +168,7 @@ def runs_page(project: ProjectData) -> str:
         for key in hardware
     ]
     unsynced = notices.read("the write-ahead log", project.unsynced) or {}
-    body = notices.html() + _offline_table(unsynced.get("offline") or [])
+    body = notices.html() + _offline_table(project, unsynced.get("offline") or [])
     body += _runs_table(project.name, runs, unsynced.get("pending") or ())
     body += f"<h2>Training metrics (newest {len(charted)} runs)</h2>"
     body += _charts(training, "no metrics logged yet")
@@ -177,7 +178,7 @@ def runs_page(project: ProjectData) -> str:
     return layout(f"Runs of {project.name}", body, project.name, "/runs")
 
 
-def _offline_table(offline: list[Row]) -> str:
+def _offline_table(project: ProjectData, offline: list[Row]) -> str:
     """Runs logged offline that the tracking server does not have yet."""
     if not offline:
         return ""
@@ -185,9 +186,12 @@ def _offline_table(offline: list[Row]) -> str:
         [e(r["name"]), f"<code>{e(r['run_id'][:12])}</code>", e(fmt_time(r["start_time"]))]
         for r in offline
     ]
+    sync = mlops_command("sync", "-p", project.name, "--repo-root", project.client.settings.root)
     note = (
-        '<p class="muted">logged while the tracking server could not be reached; delivered '
-        "when it answers again (or by <code>mlops sync</code>)</p>"
+        '<p class="muted">logged while the tracking server could not be reached; the '
+        "delivery process sends them when it answers again, while it keeps trying "
+        "(<code>telemetry.agent_linger</code> after the last logging process ended); "
+        f"after that, <code>{e(sync)}</code> does</p>"
     )
     return "<h2>Not synced yet (offline)</h2>" + note + table(["run", "local id", "started"], rows)
 

@@ -23,6 +23,7 @@ from mlflow.entities import LoggedModelOutput
 
 from mlops.errors import InvalidInputError, NotFoundError, translate_errors
 from mlops.invocation import mlops_command
+from mlops.tags import SAVED_MODEL_TAG
 from mlops.tracking._errors import MLFLOW_ERRORS, is_lookup_miss, short
 from mlops.tracking._records import datasets_of, version_model_id
 
@@ -117,32 +118,77 @@ class ModelOperations:
         return str(flavor.__name__)
 
     def log_saved_model(
-        self, run_id: str, path: Path, name: str, registered_model_name: str | None
+        self,
+        run_id: str,
+        path: Path,
+        name: str,
+        registered_model_name: str | None,
+        event_id: str | None = None,
     ) -> dict[str, Any]:
         """Log a model folder saved by :meth:`save_model` to ``run_id``, register it if asked.
+
+        Idempotent per ``event_id`` (where the model comes from, e.g. its write-ahead log
+        event): the logged model and the registered version are tagged with it at
+        creation, and a retry after a partial attempt (a failure, or a lost
+        acknowledgement) finds and finishes them instead of making second ones.
 
         Returns ``model_id`` and ``registered_version`` (None when not registered).
         """
         from mlflow.entities import LoggedModelStatus
-        from mlflow.models import Model
 
+        tags = {SAVED_MODEL_TAG: event_id} if event_id else {}
         with translate_errors("telemetry", "log_model", MLFLOW_ERRORS), self.global_uris():
-            params = self._client.get_run(run_id).data.params
-            logged = self._client.create_logged_model(
-                self.experiment_id, name=name, source_run_id=run_id, params=params
+            run = self._client.get_run(run_id)
+            logged = self._logged_from(run_id, event_id) or self._client.create_logged_model(
+                self.experiment_id,
+                name=name,
+                source_run_id=run_id,
+                params=run.data.params,
+                tags=tags,
             )
-            mlmodel = Model.load(str(path / "MLmodel"))
-            mlmodel.run_id, mlmodel.model_id = run_id, logged.model_id
-            mlmodel.model_uuid, mlmodel.artifact_path = logged.model_id, logged.artifact_location
-            mlmodel.save(str(path / "MLmodel"))
-            self._client.log_model_artifacts(logged.model_id, str(path))
-            self._client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-            self._client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+            if logged.status != LoggedModelStatus.READY:  # new, or an attempt cut short
+                self._upload_saved(logged, run_id, path)
+            outputs = run.outputs.model_outputs if run.outputs else []
+            if logged.model_id not in {o.model_id for o in outputs}:
+                self._client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
             version = None
             if registered_model_name:
-                mv = mlflow.register_model(f"models:/{logged.model_id}", registered_model_name)
-                version = str(mv.version)
+                version = self._registered_from(run_id, logged.model_id, registered_model_name)
+                if version is None:
+                    mv = mlflow.register_model(
+                        f"models:/{logged.model_id}", registered_model_name, tags=tags or None
+                    )
+                    version = str(mv.version)
         return {"model_id": logged.model_id, "registered_version": version}
+
+    def _upload_saved(self, logged: Any, run_id: str, path: Path) -> None:
+        """Point the folder's MLmodel at ``logged``, upload the folder, mark the model READY."""
+        from mlflow.entities import LoggedModelStatus
+        from mlflow.models import Model
+
+        mlmodel = Model.load(str(path / "MLmodel"))
+        mlmodel.run_id, mlmodel.model_id = run_id, logged.model_id
+        mlmodel.model_uuid, mlmodel.artifact_path = logged.model_id, logged.artifact_location
+        mlmodel.save(str(path / "MLmodel"))
+        self._client.log_model_artifacts(logged.model_id, str(path))
+        self._client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+
+    def _logged_from(self, run_id: str, event_id: str | None) -> Any:
+        """The logged model of ``run_id`` made from ``event_id`` by an earlier attempt, if any."""
+        if not event_id:
+            return None
+        found = self._client.search_logged_models(
+            [self.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        # Compared here rather than in the filter: the id holds a path, with any characters.
+        mine = [m for m in found if m.tags.get(SAVED_MODEL_TAG) == event_id]
+        return min(mine, key=lambda m: m.creation_timestamp) if mine else None
+
+    def _registered_from(self, run_id: str, model_id: str, name: str) -> str | None:
+        """The version of ``name`` already registered from ``model_id``, if any."""
+        versions = self._client.search_model_versions(f"run_id = '{run_id}'")
+        mine = [v for v in versions if v.name == name and version_model_id(v) == model_id]
+        return str(min(int(v.version) for v in mine)) if mine else None
 
     def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> Any:
         """Register ``model_uri`` under ``name``; returns the ModelVersion."""

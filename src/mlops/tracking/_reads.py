@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import NotFoundError, translate_errors
-from mlops.tags import PROJECT_TAG
+from mlops.tags import LOCAL_RUN_TAG, PROJECT_TAG
 from mlops.tracking._errors import MLFLOW_ERRORS
 from mlops.tracking._records import model_version_record, run_record
 
@@ -71,6 +71,21 @@ class ReadOperations:
                 hint="pick a run from the project's runs",
             )
         return record
+
+    def find_local_run(self, local_id: str) -> str | None:
+        """The id of the project's run created from the offline run ``local_id`` (its tag
+        ``mlops.local_run_id``), or None (none yet, or no experiment: nothing is created)."""
+        experiment = self.existing_experiment_id()
+        if experiment is None:
+            return None
+        with translate_errors("tracking", "read", MLFLOW_ERRORS):
+            found = self._client.search_runs(
+                [experiment],
+                f"tags.`{LOCAL_RUN_TAG}` = '{local_id}'",
+                run_view_type=3,  # ALL: a deleted run still owns its id
+                max_results=1,
+            )
+        return str(found[0].info.run_id) if found else None
 
     def metric_histories(
         self, run_id: str, keys: Iterable[str]
