@@ -1,7 +1,8 @@
 """Benchmark: moving a team's data and Bentos between two hosts, ours vs the tools' own.
 
-Two hosts made of network namespaces (``mlops.testing.hosts``; needs root) and an S3 API
-(moto) on the infrastructure host's address, reached across the veth links.
+Two user hosts and an infrastructure host, each a network namespace of its own
+(``mlops.testing.hosts``; needs root); an S3 API (moto) runs inside the infrastructure host,
+on its address, reached from the user hosts across their veth links.
 
 - **Data**: host A versions ``--mb`` MiB (4 files) with ``mlops data add`` and pushes it to
   the team's S3 remote; host B clones the repository and pulls it, alternately with
@@ -38,36 +39,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops.testing.hosts import INFRA, Host, HostsUnavailableError, make_hosts, remove_hosts
+from mlops.testing.hosts import (
+    INFRA,
+    Host,
+    HostsUnavailableError,
+    make_hosts,
+    remove_hosts,
+    wait_port,
+)
+from mlops.tracking.server import stop_process_group
 
 BIN = Path(sys.executable).parent
 GOAL = 1.05
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    port = _free_port(INFRA)
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", INFRA, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def _start_moto(infra: Host, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """moto inside the infrastructure host, on its address, with the bucket made."""
+    port = infra.free_port()
+    log = work / "moto.log"
+    proc = infra.spawn(
+        [str(BIN / "moto_server"), "-H", INFRA, "-p", str(port)], log, {**os.environ}
     )
-    for _ in range(300):
-        try:
-            socket.create_connection((INFRA, port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_port(INFRA, port, 30, log)
     endpoint = f"http://{INFRA}:{port}"
     import boto3
 
@@ -240,13 +234,13 @@ def main() -> None:
         return
     moto = None
     try:
-        moto, endpoint = _start_moto()
+        moto, endpoint = _start_moto(hosts["infra"], work)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
         env |= {**CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1", "S3": endpoint}
         env |= {"MLOPS_DATA_REMOTE_URL": "s3://bench/dvc", "MLOPS_DATA_ENDPOINT_URL": endpoint}
         result = {
             "benchmark": "team_transfer",
-            "link": "veth between network namespaces; S3 = moto on the infrastructure host",
+            "link": "veth between network namespaces; S3 = moto inside the infrastructure host",
             "data": _data(hosts, work, env, args.mb, args.rounds),
             "bento": _bento(hosts, work, env, args.rounds),
         }
@@ -255,7 +249,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
     finally:
         if moto is not None:
-            moto.terminate()
+            stop_process_group(moto.pid)
             moto.wait(timeout=30)
         remove_hosts(hosts)
         shutil.rmtree(work, ignore_errors=True)

@@ -12,7 +12,8 @@ tracking, the DVC remote and the Bento registry on the bucket, monitoring on the
 ``export MLOPS_CONFIG=<that file>`` (and the S3 credentials it prints) makes every
 project of the repository use them. PIDs are recorded in ``.mlops/team/team.json``;
 ``down`` stops each by its process group, after checking that the PID still runs what
-was started, never by name.
+was started, never by name; ``up`` over a recorded set that only partly runs stops what
+is left of it first.
 """
 
 from __future__ import annotations
@@ -49,13 +50,16 @@ def team_up(
     from mlops.components import require
 
     folder = make_dir(_folder(settings))
-    if team_status(settings).get("running"):
+    recorded = team_status(settings)
+    if recorded["running"]:
         raise InvalidInputError(
             f"the team's services already run (see {folder / 'team.json'})",
             component="team",
             operation="team up",
             hint="mlops team down",
         )
+    if recorded["services"]:  # a half-dead set: stop what still runs, or it is orphaned
+        team_down(settings)
     require("moto", "team up")
     services: dict[str, Any] = {}
     try:

@@ -1,10 +1,12 @@
 """Credentials against a real `mlflow server` on PostgreSQL running MLflow's basic-auth app.
 
-The server is started through `mlops server start --auth`; a user is made through the
-server's own user API; runs are logged with the user's credentials in the tracking URI and
-in MLflow's environment variables. Then the user's password is searched for everywhere we
-could have put it: the repository (with `.mlops/`, the write-ahead log and the delivery
-agent's files), the server's folder, its log, both databases, and what we printed or logged.
+The server is started by `mlops.tracking.server.start_server` with `server.auth` (what
+`mlops server start --auth` runs; the command itself is run in test_team_cli.py); a user is
+made through the server's own user API; runs are logged with the user's credentials in the
+tracking URI and in MLflow's environment variables. Then the user's password is searched
+for everywhere we could have put it: the repository (with `.mlops/`, the write-ahead log and
+the delivery agent's files), the server's folder, its log, both databases, and what we
+printed or logged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 ADMIN_PASSWORD = "adm1n-Pw-7Ld"
 PASSWORD = "al1ce-Pw-9Qx"
 MLOPS = str(Path(sys.executable).with_name("mlops"))
+# These runs must reach the server: a slow answer (a first request on a busy machine) is
+# waited for, not a reason to log offline (the offline path has its own tests).
+ONLINE = {"offline": "never", "timeout": 60}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +108,9 @@ def test_credentials_in_the_uri_log_and_sync_and_leak_nowhere(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     uri = _with_userinfo(auth_server, "alice", PASSWORD)
-    client = MLOpsClient.from_project("auth-proj", repo_root=repo, tracking_uri=uri)
+    client = MLOpsClient.from_project(
+        "auth-proj", repo_root=repo, tracking_uri=uri, tracking=ONLINE
+    )
     try:
         run_id = _log_a_run(client, tmp_path)
         status = client.get_status()
@@ -146,7 +153,9 @@ def test_mlflow_environment_credentials_reach_the_delivery_agent(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
-    client = MLOpsClient.from_project("auth-env", repo_root=repo, tracking_uri=auth_server)
+    client = MLOpsClient.from_project(
+        "auth-env", repo_root=repo, tracking_uri=auth_server, tracking=ONLINE
+    )
     try:
         run_id = _log_a_run(client, tmp_path)
     finally:

@@ -28,11 +28,14 @@ import pytest
 
 from tests.conftest import free_port
 
+from .test_monitoring_service import evidently_service
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "dashboard"
 TOKEN = "dashboard-test-token-0123456789"
+__all__ = ["evidently_service"]  # a fixture used here
 # The real CLI, with the dashboard command added if cli/__init__.py does not register it yet.
 CLI = """
 import sys
@@ -446,3 +449,66 @@ def test_exposed_bind_works_in_the_browser_with_the_token(exposed: Server, brows
     page.click("text=Monitoring")  # the cookie carries the token on
     assert page.locator("h1").inner_text() == "Monitoring of dash-a"
     page.context.close()
+
+
+@pytest.mark.timeout(400)
+def test_with_a_team_service_the_monitoring_page_and_lineage_read_every_machines_checks(
+    evidently_service: str, tmp_path: Path
+) -> None:
+    """Two machines, each with its own tracking store, one Evidently UI service: the
+    dashboard of B shows A's check (from the service) beside its own, and B's lineage names
+    the service's newest check."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops.client import MLOpsClient
+    from mlops.dashboard.data import DashboardData
+
+    from .test_monitoring import batch
+
+    roots = {}
+    for name in ("host-a", "host-b"):
+        roots[name] = tmp_path / name
+        roots[name].mkdir()  # the team's committed configuration, the same on both
+        (roots[name] / "mlops.toml").write_text(
+            f'[monitoring]\nworkspace = "{evidently_service}"\n'
+        )
+    checks = {}
+    for name in ("host-a", "host-b"):
+        with MLOpsClient.from_project("team-dash", repo_root=roots[name]) as client:
+            if name == "host-b":
+                with client.start_run(run_name="fit"):
+                    fitted = LogisticRegression().fit(
+                        batch(seed=1)[["f0", "f3"]], batch(seed=1)["y"]
+                    )
+                    client.log_model(fitted, "model", registered_model_name="team-dash-model")
+            client.set_reference_data(batch(seed=1), target_column="y", prediction_column="pred")
+            checks[name] = client.monitor_predictions(batch(seed=2 if name == "host-a" else 3))
+    assert (checks["host-a"]["check"], checks["host-b"]["check"]) == (1, 2)
+
+    data = DashboardData(roots["host-b"], "team-dash")
+    try:
+        monitoring = data.project_data("team-dash").monitoring()
+        lineage = data.project_data("team-dash").lineage("team-dash-model")
+    finally:
+        data.close()
+    assert [c["check"] for c in monitoring["checks"]] == [1, 2]  # A's only in the service
+    a_check, b_check = monitoring["checks"]
+    assert a_check["snapshot_id"] == checks["host-a"]["evidently"]["snapshot_id"]
+    assert a_check.get("drift_share") is None and a_check["timestamp"]
+    assert b_check["drift_share"] == pytest.approx(checks["host-b"]["drift_share"])
+    assert monitoring["latest"]["snapshot_id"] == checks["host-b"]["evidently"]["snapshot_id"]
+    assert monitoring["service"] == evidently_service
+    assert lineage["monitoring"]["checks"] == 2 and lineage["monitoring"]["check"] == 2
+
+    server = _start(roots["host-b"], "-p", "team-dash")
+    try:
+        status, _, body = _get(server.port, "/p/team-dash/monitoring")
+        assert status == 200
+        rows = {row[0]: row for row in _cells(body.decode()) if row and row[0] in ("1", "2")}
+        # check | time | drift share | limit | dataset drift | drifted | alerts | retrain? | rows
+        assert rows["1"][1] and rows["1"][2] == rows["1"][4] == rows["1"][7] == ""
+        assert rows["2"][2] and rows["2"][4] in ("yes", "no")
+        page = _get(server.port, "/p/team-dash/lineage?model=team-dash-model")[2].decode()
+        assert "check: 2" in re.findall(r"<text[^>]*>([^<]*)</text>", page)
+    finally:
+        _stop(server)

@@ -6,7 +6,10 @@ checks to one real `evidently ui` process; each sees both, in Evidently's API an
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,12 +18,15 @@ from pathlib import Path
 import pytest
 
 from mlops.client import MLOpsClient
-from mlops.errors import ConnectionFailedError
+from mlops.errors import AuthenticationError, ConnectionFailedError
+from tests.conftest import free_port
 
-from .conftest import start_evidently
+from .conftest import EvidentlyService, start_evidently
 from .test_monitoring import batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SECRET = "team-Secret-4Kq"
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +108,70 @@ def test_an_unreachable_service_fails_within_its_timeout_naming_the_fix(tmp_path
             client.close()
     assert info.value.component == "monitoring"
     assert "evidently ui" in (info.value.hint or "")
+
+
+@pytest.fixture
+def guarded_service(tmp_path: Path) -> Iterator[str]:
+    """`evidently ui --secret`: reads are open, writes need the secret."""
+    port = free_port()
+    argv = [sys.executable, "-m", "evidently.cli", "ui", "--workspace", str(tmp_path / "ws")]
+    proc = subprocess.Popen(
+        [*argv, "--host", "127.0.0.1", "--port", str(port), "--secret", SECRET],
+        stdout=(tmp_path / "ui.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DO_NOT_TRACK": "1"},
+        start_new_session=True,
+    )
+    service = EvidentlyService(proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "ui.log"
+                ).read_text()[-2000:]
+                time.sleep(0.3)
+        yield service.url
+    finally:
+        service.stop()
+
+
+def test_a_refused_secret_is_an_authentication_error_naming_the_setting(
+    guarded_service: str, tmp_path: Path
+) -> None:
+    def machine(name: str, secret: str | None) -> MLOpsClient:
+        client = MLOpsClient.from_project(
+            "guarded",
+            repo_root=tmp_path / name,
+            tracking_uri=f"sqlite:///{tmp_path / 'team-mlflow.db'}",
+            monitoring={"workspace": guarded_service, "secret": secret, "timeout": 10},
+        )
+        client.set_reference_data(batch(seed=1), target_column="y", prediction_column="pred")
+        return client
+
+    allowed = machine("with-secret", SECRET)
+    try:
+        assert allowed.monitor_predictions(batch(seed=2))["check"] == 1
+    finally:
+        allowed.close()
+    for name, secret in (("no-secret", None), ("wrong-secret", "not-the-Secret-1")):
+        refused = machine(name, secret)
+        try:
+            with pytest.raises(AuthenticationError) as info:
+                refused.monitor_predictions(batch(seed=3))
+        finally:
+            refused.close()
+        error = info.value
+        assert error.component == "monitoring"
+        assert "refused the secret (HTTP 403)" in str(error)
+        assert "monitoring.secret" in (error.hint or "")
+        assert "MLOPS_MONITORING_SECRET" in (error.hint or "")
+        assert SECRET not in f"{error} {error.hint}" and "not-the-Secret-1" not in str(error)
+    with urllib.request.urlopen(f"{guarded_service}/api/projects", timeout=10) as response:
+        project = next(p for p in json.loads(response.read()) if p["name"] == "guarded")
+    url = f"{guarded_service}/api/projects/{project['id']}/snapshots"
+    with urllib.request.urlopen(url, timeout=10) as response:  # reading needs no secret
+        assert [item["name"] for item in json.loads(response.read())] == ["check 1"]

@@ -70,18 +70,9 @@ def test_status_names_what_does_not_answer_and_the_fix_within_seconds(
         "MLOPS_SERVING_REGISTRY": str(repo / "shared-registry"),
         "MLOPS_MONITORING_WORKSPACE": gone,
     }
-    mlops = str(Path(sys.executable).with_name("mlops"))
     started = time.monotonic()
-    done = subprocess.run(
-        [mlops, "status", "--json", "-p", "team-status", "--repo-root", str(repo)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _status(repo, env, "--json")
     elapsed = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
     rows = {row["service"]: row for row in json.loads(done.stdout)["services"]}
     for name in ("tracking", "artifact store", "DVC remote", "monitoring workspace"):
         assert rows[name]["reachable"] is False, rows[name]
@@ -90,3 +81,60 @@ def test_status_names_what_does_not_answer_and_the_fix_within_seconds(
     assert "evidently ui" in rows["monitoring workspace"]["fix"]
     assert rows["Bento registry"]["reachable"] is True  # a folder that can be made
     assert elapsed < 30  # the probes run at once, each bounded
+
+    table = _services_table(_status(repo, env).stdout)  # the plain-text table, as printed
+    assert list(table) == SERVICES
+    for name in ("tracking", "artifact store", "DVC remote", "monitoring workspace"):
+        where, reachable, _, problem = table[name]
+        assert reachable == "no" and rows[name]["fix"] in problem, table[name]
+        assert where.startswith(rows[name]["location"])
+    assert table["Bento registry"][1] == "yes"
+    assert table["DVC remote"][0] == "s3://nowhere/dvc/team-status (shared)"
+
+
+def test_status_in_a_clone_shows_the_committed_dvc_remote(repo: Path, tmp_path: Path) -> None:
+    # The clone has no remote setting of its own: dvc_pull uses the committed .dvc/config
+    # entry (the origin's remote), and so must the status.
+    client = MLOpsClient.from_project("team-status", repo_root=repo)
+    (repo / "train.csv").write_text("x,y\n1,2\n")
+    try:
+        client.dvc_add("train.csv")
+        client.dvc_push()
+    finally:
+        client.close()
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "data"], check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+
+    rows = {r["service"]: r for r in json.loads(_status(clone, env, "--json").stdout)["services"]}
+    team_remote = str(repo / ".mlops" / "dvc-remote" / "team-status")
+    assert rows["DVC remote"]["location"] == team_remote, rows["DVC remote"]
+    assert rows["DVC remote"]["reachable"] is True
+    assert _services_table(_status(clone, env).stdout)["DVC remote"][:2] == [team_remote, "yes"]
+    assert not (clone / ".mlops" / "dvc-remote").exists()  # the clone's own was never shown
+
+
+def _status(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    mlops = str(Path(sys.executable).with_name("mlops"))
+    done = subprocess.run(
+        [mlops, "status", *args, "-p", "team-status", "--repo-root", str(root)],
+        env={**env, "COLUMNS": "400"},  # one line per row: nothing wrapped
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def _services_table(text: str) -> dict[str, list[str]]:
+    """The rows of the services table: service -> [where, reachable, version, problem]."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 5 and cells[0] in SERVICES:
+            rows[cells[0]] = cells[1:]
+    return rows

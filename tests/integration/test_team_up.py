@@ -1,16 +1,22 @@
-"""`mlops team up` / `down` on this machine: the commands run as printed, a project pointed
-at the services by `MLOPS_CONFIG` alone logs, versions data, pushes a Bento and monitors
-through them, and `down` stops every process it started."""
+"""`mlops team up` / `status` / `down` on this machine: the commands run as printed, a project
+pointed at the services by `MLOPS_CONFIG` alone logs, versions data, pushes a Bento and
+monitors through them, and `down` stops every process it started; with
+`--backend-store-uri postgresql+psycopg2://...` the runs land in that PostgreSQL database and
+their artifacts in the S3 bucket."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .test_team_cli import fresh_database, query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -58,6 +64,7 @@ def test_team_up_runs_as_printed_serves_a_project_and_down_stops_it(tmp_path: Pa
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
+    env["MLOPS_TRACKING_OFFLINE_AFTER"] = "30"  # a busy machine is slow, not offline
     up = subprocess.run(
         [MLOPS, "team", "up", "--repo-root", str(repo)],
         env=env,
@@ -112,3 +119,125 @@ def _state(pid: int) -> bytes:
         return Path(f"/proc/{pid}/stat").read_bytes().split()[2]
     except OSError:
         return b"Z"
+
+
+LOG = """
+from pathlib import Path
+from mlops.client import create_client
+
+client = create_client("team-pg")
+with client.start_run(run_name="on-postgres") as run:
+    client.log_params({"store": "postgresql"})
+    Path("notes.txt").write_text("an artifact in the team's bucket")
+    client.log_artifact("notes.txt")
+client.close()
+print("RUN", run.info.run_id)
+"""
+
+
+def _team(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MLOPS, "team", *argv, "--repo-root", str(repo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.mark.postgres
+def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
+    tmp_path: Path,
+) -> None:
+    import boto3
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
+    env["MLOPS_TRACKING_OFFLINE_AFTER"] = "30"  # a busy machine is slow, not offline
+    env["COLUMNS"] = "200"
+    with fresh_database() as backend:
+        up = _team(repo, env, "up", "--backend-store-uri", backend)
+        assert up.returncode == 0, up.stdout + up.stderr
+        try:
+            export = next(line for line in up.stdout.splitlines() if "export " in line)
+            env |= dict(pair.partition("=")[::2] for pair in shlex.split(export.strip())[1:])
+            status = _team(repo, env, "status")
+            assert status.returncode == 0, status.stdout + status.stderr
+            lines = {line.split()[0]: line for line in status.stdout.splitlines()}
+            assert sorted(lines) == ["monitoring", "s3", "tracking"]
+            assert all(line.endswith("  running") for line in lines.values()), lines
+            tracking, s3 = lines["tracking"].split()[1], lines["s3"].split()[1]
+            assert f"tracking    {tracking}" in up.stdout and f"S3          {s3}" in up.stdout
+
+            done = subprocess.run(
+                [sys.executable, "-c", LOG],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            run_id = done.stdout.split("RUN ", 1)[1].split()[0]
+            # The server's store is that database: the run and its parameter are rows there.
+            assert query(backend, f"SELECT name FROM runs WHERE run_uuid = '{run_id}'") == [
+                ("on-postgres",)
+            ]
+            assert query(backend, f"SELECT value FROM params WHERE run_uuid = '{run_id}'") == [
+                ("postgresql",)
+            ]
+            listing = boto3.client(
+                "s3",
+                endpoint_url=s3,
+                region_name="us-east-1",
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            ).list_objects_v2(Bucket="mlops-team", Prefix="artifacts/")
+            keys = [item["Key"] for item in listing.get("Contents", [])]
+            assert [k for k in keys if k.endswith(f"/{run_id}/artifacts/notes.txt")], keys
+        finally:
+            down = _team(repo, env, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert sorted(down.stdout.split("stopped: ", 1)[1].strip().split(", ")) == [
+            "monitoring",
+            "s3",
+            "tracking",
+        ]
+        after = _team(repo, env, "status")
+        assert after.returncode == 1 and "no team services recorded" in after.stdout
+
+
+def test_team_up_over_a_half_dead_set_stops_the_survivor_first(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".mlops" / "team").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    # A recorded set whose Evidently service died and whose S3 endpoint still runs.
+    survivor = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)", "moto_server"],
+        start_new_session=True,
+    )
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)
+    recorded = {"s3": {"pid": survivor.pid}, "monitoring": {"pid": dead.pid}}
+    (repo / ".mlops" / "team" / "team.json").write_text(json.dumps(recorded))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
+    env["MLOPS_TRACKING_OFFLINE_AFTER"] = "30"  # a busy machine is slow, not offline
+    try:
+        up = _team(repo, env, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        try:
+            assert survivor.wait(timeout=30) == -signal.SIGTERM  # stopped, not orphaned
+            assert survivor.pid not in _pids(up.stdout)
+            status = _team(repo, env, "status")
+            assert status.stdout.count("  running") == 3, status.stdout
+        finally:
+            down = _team(repo, env, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+    finally:
+        if survivor.poll() is None:
+            os.killpg(survivor.pid, signal.SIGKILL)
+            survivor.wait(timeout=30)

@@ -7,8 +7,10 @@ listed. Every value returned is plain Python.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,9 @@ __all__ = ["SYSTEM_PREFIX", "DashboardData", "ProjectData"]
 SYSTEM_PREFIX = "system/"
 # Settings of the repository as a whole, for discovery (no [projects.<x>] table applies).
 _DISCOVERY_PROJECT = "mlops-dashboard"
+_CHECK_NAME = re.compile(r"check (\d+)")
+# A check with no numbers here: its facts read blank, not "no".
+_NO_NUMBERS = {"dataset_drift": None, "retraining_suggested": None}
 
 
 class DashboardData:
@@ -146,20 +151,46 @@ class ProjectData:
 
     # monitoring ----------------------------------------------------------------
     def monitoring(self) -> dict[str, Any]:
-        """The monitoring run's history (one step per check), state, reference and reports."""
+        """The monitoring run's history (one step per check), state, reference and reports.
+
+        With a team's Evidently service (``monitoring.workspace`` a URL), every machine's
+        checks come from it: ``history`` (as the service lists them), ``latest`` (its newest
+        check), and a row of ``checks`` each, with the numbers where this project's
+        tracking store has them (a check another machine logged elsewhere has none).
+        """
         out: dict[str, Any] = {"run_id": None, "checks": [], "series": {}}
         out.update(self.records.monitoring_files())
         run = self.records.monitoring_run()
-        if run is None:
-            return out
-        series = self.histories(run["run_id"], sorted(run["metrics"]))
-        out.update(run_id=run["run_id"], series=series, checks=checks_table(series))
+        if run is not None:
+            series = self.histories(run["run_id"], sorted(run["metrics"]))
+            out.update(run_id=run["run_id"], series=series, checks=checks_table(series))
+        history = self.records.service_checks()
+        if history is not None:
+            rows = service_checks(history)
+            out.update(
+                service=self.client.settings.monitoring_service,
+                history=history,
+                latest=rows[-1] if rows else None,
+                checks=merge_checks(out["checks"], rows),
+            )
         return out
 
     # lineage -------------------------------------------------------------------
     def lineage(self, model: str, version: str | None = None) -> dict[str, Any]:
-        """The recorded chain of ``model`` (see :meth:`MLOpsClient.lineage`)."""
-        return dict(self.client.lineage(model, version))
+        """The recorded chain of ``model`` (see :meth:`MLOpsClient.lineage`); with a team's
+        Evidently service, the latest check is the service's newest, from any machine."""
+        chain = dict(self.client.lineage(model, version))
+        monitoring = chain.get("monitoring") or {}
+        rows = service_checks(monitoring.get("history") or [])
+        if rows:
+            newest = rows[-1]
+            chain["monitoring"] = {
+                **monitoring,
+                "check": newest["check"],
+                "timestamp": newest["timestamp"],
+                "host": newest["host"],
+            }
+        return chain
 
 
 def checks_table(series: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
@@ -181,6 +212,43 @@ def checks_table(series: dict[str, list[dict[str, float]]]) -> list[dict[str, An
             if row.get(key)
         ]
     return [rows[k] for k in sorted(rows)]
+
+
+def service_checks(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per ``check <n>`` the Evidently service lists: ``check``, ``timestamp`` (ms
+    since the epoch), ``host``, ``snapshot_id``; by check number. Other snapshots are left
+    out."""
+    rows = {}
+    for item in history:
+        match = _CHECK_NAME.fullmatch(str(item.get("name") or ""))
+        if match is None:
+            continue
+        stamp = item.get("timestamp")
+        rows[int(match.group(1))] = {
+            "check": int(match.group(1)),
+            "timestamp": _ms(stamp) if stamp else None,
+            "host": (item.get("metadata") or {}).get("host"),
+            "snapshot_id": item.get("id"),
+        }
+    return [rows[k] for k in sorted(rows)]
+
+
+def merge_checks(
+    recorded: list[dict[str, Any]], service: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The tracking store's check rows joined with the service's by check number: a check
+    only the service holds gets a row with its time and host, and no numbers."""
+    rows = {row["check"]: dict(row) for row in recorded}
+    for check in service:
+        row = rows.setdefault(check["check"], {**_NO_NUMBERS, "alert_types": []})
+        row.update({k: v for k, v in check.items() if k not in row or row[k] is None})
+    return [rows[k] for k in sorted(rows)]
+
+
+def _ms(stamp: str) -> int:
+    """Evidently's ISO timestamp as milliseconds since the epoch (without a zone it is the
+    checking machine's local time, as Evidently stamps it: read as this machine's)."""
+    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
 
 
 def _first_use(version: dict[str, Any]) -> int:

@@ -431,6 +431,10 @@ def _bounded_remote(url: str, secret: str | None, timeout: float) -> EvidentlyWo
             )
             with Session() as session:
                 response = session.send(request.prepare(), timeout=timeout)
+            if response.status_code in (401, 403):
+                # A refused secret: HTTPError keeps the status (an AuthenticationError then),
+                # where Evidently's own would raise its bare "Not enough permissions".
+                response.raise_for_status()
             if response.status_code >= 400:
                 try:
                     detail = response.json()["detail"]
