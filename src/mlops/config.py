@@ -81,8 +81,17 @@ class TrackingSettings:
         "reached; always: every run starts offline; never: an unreachable server is an error",
         "str",
     )
+    connect_after: float = opt(
+        0.5,
+        "seconds to resolve the server's name and open a connection to it (or to the proxy) "
+        "before the run goes offline: a server that cannot be reached",
+        "float",
+    )
     offline_after: float = opt(
-        2.0, "seconds a call waits on an unanswering server before the run goes offline", "float"
+        2.0,
+        "seconds a call waits on a server that was reached but does not answer before the "
+        "run goes offline (a hung or overloaded server)",
+        "float",
     )
 
 

@@ -29,6 +29,7 @@ from mlops.tracking.offline import LocalRun
 from tests.conftest import free_port, with_terminal_signals
 
 from .conftest import MlflowServer
+from .test_team_cli import query
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 MLOPS = str(Path(sys.executable).with_name("mlops"))
@@ -121,8 +122,17 @@ def run_printed(command: str, timeout: float) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def server_state(uri: str, experiment: str, run_id: str) -> dict[str, Any]:
+def stored_points(server: MlflowServer, run_id: str, key: str) -> int:
+    """Rows of ``key`` in the server's PostgreSQL metrics table for the run (counted in the
+    database itself: reading 100,000 points back over REST takes 7 s here)."""
+    sql = f"SELECT count(*) FROM metrics WHERE run_uuid = '{run_id}' AND key = '{key}'"
+    ((count,),) = query(server.backend, sql)
+    return int(count)
+
+
+def server_state(server: MlflowServer, experiment: str, run_id: str) -> dict[str, Any]:
     """What the server holds of the project and the run, to compare before and after."""
+    uri = server.url
     mlflow = MlflowClient(uri)
     exp_id = mlflow.get_experiment_by_name(experiment).experiment_id
     run = mlflow.get_run(run_id)
@@ -133,7 +143,7 @@ def server_state(uri: str, experiment: str, run_id: str) -> dict[str, Any]:
         "tags": dict(run.data.tags),
         "datasets": sorted(d.dataset.digest for d in run.inputs.dataset_inputs),
         "artifacts": sorted(a.path for a in mlflow.list_artifacts(run_id)),
-        "points": len(history(uri, run_id, "loss")),
+        "points": stored_points(server, run_id, "loss"),
         "logged_models": sorted(
             (m.model_id, m.name, str(m.status)) for m in mlflow.search_logged_models([exp_id])
         ),
@@ -149,8 +159,7 @@ def resolved_elsewhere(
     """Another checkout (no log of this run) resolves the local id through the server's tag."""
     elsewhere = MLOpsClient.from_project("away", repo_root=root, tracking_uri=uri)
     assert not (elsewhere.workspace.root / "wal" / local_id).exists()
-    assert elsewhere.records.run(local_id)["run_id"] == server_id
-    assert len(elsewhere.records.histories(local_id, ["loss"])["loss"]) == 100_000
+    assert elsewhere.records.run(local_id)["run_id"] == server_id  # histories: same lookup
     model = elsewhere.load_model(f"runs:/{local_id}/model")
     assert list(model.predict([[0.0], [3.0]])) == [0, 1]
     assert [d["md5"] for d in elsewhere.get_data_versions(local_id)] == [facts["md5"]]
@@ -232,17 +241,18 @@ def test_a_run_logged_while_the_server_is_down_arrives_whole_after_sync(
 
     resolved_elsewhere(tmp_path / "elsewhere", later_server.url, local_id, server_id, facts)
 
-    before = server_state(later_server.url, "away", server_id)
+    before = server_state(later_server, "away", server_id)
     assert len(before["runs"]) == 1 and len(before["logged_models"]) == 1
+    assert before["points"] == 100_000
     run_printed(sync, timeout=120)
-    assert server_state(later_server.url, "away", server_id) == before  # nothing changed
+    assert server_state(later_server, "away", server_id) == before  # nothing changed
 
     # The agent died after logging and registering the model, before acknowledging it:
     # the replay finds the logged model and the version instead of making second ones.
     lose_model_ack(saved, wal / local_id)
     run_printed(sync, timeout=120)
     assert not list((wal / local_id).glob("*.wal"))  # the replayed log was delivered
-    assert server_state(later_server.url, "away", server_id) == before
+    assert server_state(later_server, "away", server_id) == before
     assert list(client.load_model("models:/away-clf/1").predict([[3.0]])) == [1]
     client.close()
 
@@ -315,15 +325,22 @@ def test_start_run_waits_at_most_offline_after_on_a_server_that_never_answers(
     repo: Path, short_lived_agents: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A listening socket that never replies costs one tracking.offline_after wait; a
-    refused port costs nothing; both runs start offline, with one warning each client."""
+    server that cannot be reached (its SYNs dropped) one tracking.connect_after wait; a
+    refused port nothing; every run starts offline, with one warning each client."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)  # the kernel accepts connections; nothing ever answers
     hung_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)  # room for one connection, which the filler takes: further SYNs dropped
+    filler = socket.create_connection(full.getsockname(), timeout=5)
+    unreachable_url = f"http://127.0.0.1:{full.getsockname()[1]}"
     clients = []
     try:
         for uri, bound, limit in (
             (hung_url, 1.0, 1.5),
+            (unreachable_url, 5.0, 1.2),  # connect_after (0.5 s), not offline_after
             (f"http://127.0.0.1:{free_port()}", 2, 0.5),
         ):
             client = MLOpsClient.from_project(
@@ -341,12 +358,16 @@ def test_start_run_waits_at_most_offline_after_on_a_server_that_never_answers(
             assert isinstance(second, LocalRun)
     finally:
         silent.close()
+        filler.close()
+        full.close()
         for client in clients:
             client.close(timeout=0)
     warnings = [r.getMessage() for r in caplog.records if "is logged locally" in r.getMessage()]
-    assert len(warnings) == 2  # one per client
-    assert "until 2 s after the last process logging to this project" in warnings[1]
+    assert len(warnings) == 3  # one per client
+    assert "until 2 s after the last process logging to this project" in warnings[2]
     assert f"MLOPS_TRACKING_URI={hung_url} " in warnings[0] and "sync -p away" in warnings[0]
+    assert "no answer within 1 s" in warnings[0]
+    assert "no connection within 0.5 s" in warnings[1]
 
 
 def test_offline_always_logs_locally_with_the_server_up_then_delivers(

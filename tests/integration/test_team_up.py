@@ -35,6 +35,7 @@ client = create_client("team-try")
 frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0] * 25, "y": [0, 0, 1, 1] * 25})
 frame.to_csv("train.csv", index=False)
 with client.start_run(run_name="fit") as run:
+    client.log_params({"store": "postgresql"})
     client.dvc_add("train.csv")
     client.log_metrics({"loss": 0.5}, step=0)
     Path("notes.txt").write_text("on the team's services")
@@ -51,6 +52,7 @@ print("ARTIFACTS", sorted(a.path for a in artifacts))
 print("REGISTRY", deployed["registry_url"])
 print("CHECK", checked["evidently"]["workspace"])
 print("STATUS", status)
+print("RUN", run.info.run_id)
 client.close()
 """
 
@@ -59,80 +61,11 @@ def _pids(text: str) -> list[int]:
     return [int(word.rstrip(")")) for word in text.split() if word.rstrip(")").isdigit()]
 
 
-def test_team_up_runs_as_printed_serves_a_project_and_down_stops_it(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
-    env["MLOPS_TRACKING_OFFLINE_AFTER"] = "30"  # a busy machine is slow, not offline
-    up = subprocess.run(
-        [MLOPS, "team", "up", "--repo-root", str(repo)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
-    try:
-        pids = _pids(up.stdout)
-        assert len(pids) == 3
-        export = next(line for line in up.stdout.splitlines() if "export MLOPS_CONFIG=" in line)
-        for pair in shlex.split(export.strip())[1:]:  # the printed line, as a shell runs it
-            key, _, value = pair.partition("=")
-            env[key] = value
-        done = subprocess.run(
-            [sys.executable, "-c", WORK],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        out = done.stdout
-        listed = next(line for line in out.splitlines() if line.startswith("ARTIFACTS"))
-        assert "'notes.txt'" in listed  # through the server's proxy into the S3 bucket
-        assert "REGISTRY s3://mlops-team/bentos/team-model/v1.bento" in out
-        assert "CHECK http://127.0.0.1:" in out
-        assert "'tracking': True" in out and "'monitoring workspace': True" in out
-        assert "'DVC remote': True" in out and "'Bento registry': True" in out
-    finally:
-        down_line = next(line for line in up.stdout.splitlines() if "stop them:" in line)
-        down = subprocess.run(
-            shlex.split(down_line.split("stop them:", 1)[1]),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped: " in down.stdout
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or b"Z" in _state(pid)
-
-
 def _state(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/stat").read_bytes().split()[2]
     except OSError:
         return b"Z"
-
-
-LOG = """
-from pathlib import Path
-from mlops.client import create_client
-
-client = create_client("team-pg")
-with client.start_run(run_name="on-postgres") as run:
-    client.log_params({"store": "postgresql"})
-    Path("notes.txt").write_text("an artifact in the team's bucket")
-    client.log_artifact("notes.txt")
-client.close()
-print("RUN", run.info.run_id)
-"""
 
 
 def _team(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
@@ -147,9 +80,12 @@ def _team(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedPr
 
 
 @pytest.mark.postgres
-def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
+def test_team_up_on_postgresql_serves_a_project_as_printed_and_down_stops_it(
     tmp_path: Path,
 ) -> None:
+    """The printed lines run as printed; a project pointed at the services by MLOPS_CONFIG
+    alone logs (its run a row of that PostgreSQL database, its artifact in the bucket),
+    versions data, pushes a Bento and monitors; `down` stops every process it started."""
     import boto3
 
     repo = tmp_path / "repo"
@@ -162,8 +98,12 @@ def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
         up = _team(repo, env, "up", "--backend-store-uri", backend)
         assert up.returncode == 0, up.stdout + up.stderr
         try:
+            pids = _pids(up.stdout)
+            assert len(pids) == 3
             export = next(line for line in up.stdout.splitlines() if "export " in line)
-            env |= dict(pair.partition("=")[::2] for pair in shlex.split(export.strip())[1:])
+            for pair in shlex.split(export.strip())[1:]:  # the printed line, as a shell runs it
+                key, _, value = pair.partition("=")
+                env[key] = value
             status = _team(repo, env, "status")
             assert status.returncode == 0, status.stdout + status.stderr
             lines = {line.split()[0]: line for line in status.stdout.splitlines()}
@@ -173,7 +113,7 @@ def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
             assert f"tracking    {tracking}" in up.stdout and f"S3          {s3}" in up.stdout
 
             done = subprocess.run(
-                [sys.executable, "-c", LOG],
+                [sys.executable, "-c", WORK],
                 cwd=repo,
                 env=env,
                 capture_output=True,
@@ -182,10 +122,17 @@ def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
                 check=False,
             )
             assert done.returncode == 0, done.stdout + done.stderr
-            run_id = done.stdout.split("RUN ", 1)[1].split()[0]
+            out = done.stdout
+            listed = next(line for line in out.splitlines() if line.startswith("ARTIFACTS"))
+            assert "'notes.txt'" in listed  # through the server's proxy into the S3 bucket
+            assert "REGISTRY s3://mlops-team/bentos/team-model/v1.bento" in out
+            assert "CHECK http://127.0.0.1:" in out
+            assert "'tracking': True" in out and "'monitoring workspace': True" in out
+            assert "'DVC remote': True" in out and "'Bento registry': True" in out
+            run_id = out.split("RUN ", 1)[1].split()[0]
             # The server's store is that database: the run and its parameter are rows there.
             assert query(backend, f"SELECT name FROM runs WHERE run_uuid = '{run_id}'") == [
-                ("on-postgres",)
+                ("fit",)
             ]
             assert query(backend, f"SELECT value FROM params WHERE run_uuid = '{run_id}'") == [
                 ("postgresql",)
@@ -200,13 +147,23 @@ def test_team_up_on_postgresql_keeps_runs_there_and_artifacts_in_the_bucket(
             keys = [item["Key"] for item in listing.get("Contents", [])]
             assert [k for k in keys if k.endswith(f"/{run_id}/artifacts/notes.txt")], keys
         finally:
-            down = _team(repo, env, "down")
+            down_line = next(line for line in up.stdout.splitlines() if "stop them:" in line)
+            down = subprocess.run(  # the printed line, as printed
+                shlex.split(down_line.split("stop them:", 1)[1]),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
         assert down.returncode == 0, down.stdout + down.stderr
         assert sorted(down.stdout.split("stopped: ", 1)[1].strip().split(", ")) == [
             "monitoring",
             "s3",
             "tracking",
         ]
+        for pid in pids:
+            assert not Path(f"/proc/{pid}").exists() or b"Z" in _state(pid)
         after = _team(repo, env, "status")
         assert after.returncode == 1 and "no team services recorded" in after.stdout
 

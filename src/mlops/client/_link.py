@@ -1,8 +1,9 @@
 """How the facade talks to a tracking server that may be away: bounded calls, offline runs.
 
-A call that needs the server (the reachability probe of ``start_run``, creating a
-run, params, tags, dataset inputs) waits at most ``tracking.offline_after`` seconds
-on a remote store, name resolution included; when it cannot get an answer the run
+``start_run`` first checks that the server can be reached at all: name resolution
+and a TCP connection within ``tracking.connect_after`` seconds (0.5 s). A call that
+needs the server (the health probe, creating a run, params, tags, dataset inputs)
+then waits at most ``tracking.offline_after`` seconds; when it cannot get an answer the run
 goes on offline: the call is logged to the write-ahead log instead, and the agent
 delivers it, in order, when the server answers again. After a failure the link
 stays down for a while, so later calls do not wait again. The link also remembers
@@ -84,19 +85,32 @@ class TrackingLink:
             return False
         if time.monotonic() < self._down_until:
             return False
-        uri, bound = self.settings.tracking_uri, self.settings.tracking.offline_after
+        uri, options = self.settings.tracking_uri, self.settings.tracking
+        reach, bound = min(options.connect_after, options.offline_after), options.offline_after
+
+        def connect() -> str | None:
+            from mlops.tracking._http import reach_server
+
+            return reach_server(uri, reach)
 
         def probe() -> str | None:
             from mlops.tracking._http import probe_server  # urllib: imported within the bound
 
             return probe_server(uri, bound)
 
+        # Each step in a worker thread: socket timeouts do not cover name resolution,
+        # which waits for the resolver's own timeout on a node whose name server is away.
+        # First the network (a server that cannot be reached fails within connect_after),
+        # then the server itself (one that was reached but hangs fails within offline_after).
         try:
-            # In a worker thread: urlopen's timeout does not cover name resolution, which
-            # waits for the resolver's own timeout on a node whose name server is away.
-            problem = bounded(probe, bound, "probe")
+            problem = bounded(connect, reach, "connect")
         except OperationTimeoutError:
-            problem = f"no answer within {bound:g} s"
+            problem = f"no connection within {reach:g} s"
+        if problem is None:
+            try:
+                problem = bounded(probe, bound, "probe")
+            except OperationTimeoutError:
+                problem = f"no answer within {bound:g} s"
         if problem is not None and not problem.startswith(("HTTP 401", "HTTP 403")):
             self.down(problem)
             return False

@@ -54,8 +54,9 @@ class TrackingMixin(ClientBase):
         with a bound (``telemetry.flush_timeout``); what is not delivered by
         then stays on disk and is delivered in the background or by ``mlops sync``.
 
-        When the tracking server cannot be reached within ``tracking.offline_after``
-        seconds, the run starts offline (one warning): a
+        When the tracking server cannot be reached within ``tracking.connect_after``
+        seconds (0.5 s), or does not answer within ``tracking.offline_after`` (2 s),
+        the run starts offline (one warning): a
         :class:`~mlops.tracking.offline.LocalRun` is yielded, with a local id that
         the client's lookups accept once the run is synced.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from mlops.errors import AuthenticationError, ConnectionFailedError, redact
 from mlops.invocation import mlops_command
 
-__all__ = ["auth_header", "check_server", "probe_server", "split_credentials"]
+__all__ = ["auth_header", "check_server", "probe_server", "reach_server", "split_credentials"]
 
 
 def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
@@ -51,6 +52,26 @@ def auth_header(uri: str, environ: Mapping[str, str] | None = None) -> dict[str,
         pair = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {pair}"}
     return {}
+
+
+def reach_server(uri: str, timeout: float) -> str | None:
+    """Open and close one TCP connection to the server (or to the proxy urllib would use).
+
+    None when it connected; else why not. Name resolution is not bounded by ``timeout``
+    (the caller runs this in a bounded worker thread).
+    """
+    bare, _, _ = split_credentials(uri)
+    parts = urllib.parse.urlsplit(bare)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = via.hostname or "", via.port or (443 if via.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=max(0.05, timeout)).close()
+    except OSError as exc:
+        return f"cannot connect to {host}:{port} ({type(exc).__name__}: {exc})"
+    return None
 
 
 def probe_server(uri: str, timeout: float) -> str | None:
