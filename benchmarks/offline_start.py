@@ -5,7 +5,7 @@ server); it cannot be reached (its SYNs are dropped: a black-holed route, a lapt
 VPN; here a listener whose accept queue is full, so the kernel drops them); and something
 listens but never answers (a hung server). Each is measured in a fresh process (imports
 included) and again in the same process, with the default settings: the unreachable case
-costs one `tracking.connect_after` wait (0.5 s, name resolution included), the hung one
+costs one `tracking.connect_after` wait (0.4 s, name resolution included), the hung one
 one `tracking.offline_after` wait (2 s; also measured at 0.4 s); later runs of the client
 start offline at once. Prints one JSON object; ``meets_target`` says, per case, whether
 the first and later runs returned within the target. Target: <= 0.5 s for a server that
@@ -100,7 +100,7 @@ def main() -> None:
                     }
                     for name, case in cases.items()
                 },
-                "note": "an unreachable server costs one tracking.connect_after wait (0.5 s), "
+                "note": "an unreachable server costs one tracking.connect_after wait (0.4 s), "
                 "a reached server that never answers one tracking.offline_after wait, once "
                 "per client: later runs of the client start offline at once",
             }

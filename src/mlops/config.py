@@ -82,7 +82,7 @@ class TrackingSettings:
         "str",
     )
     connect_after: float = opt(
-        0.5,
+        0.4,
         "seconds to resolve the server's name and open a connection to it (or to the proxy) "
         "before the run goes offline: a server that cannot be reached",
         "float",

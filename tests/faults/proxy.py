@@ -9,6 +9,10 @@ It listens on 127.0.0.1 (a free port) and relays to one upstream address. Its
   (the server did the work; the client never hears of it: a retry is a replay);
 - ``delay``: relay both ways, each chunk ``delay`` seconds late;
 - ``stall``: hold connections open and relay nothing (a hung network path).
+
+It also counts requests in flight: a connection that relayed request bytes upstream
+and has not yet relayed answer bytes back; ``peak_in_flight`` is the most there were at
+once (2 or more: the client had requests overlapping at the server).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class FaultProxy:
         self.delay = delay
         self.mode = "pass"
         self.connections = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._listener.settimeout(0.2)
         self.port = int(self._listener.getsockname()[1])
@@ -102,17 +108,34 @@ class FaultProxy:
             _reset(client)
             return
         upstream.settimeout(None)
+        waiting = [False]  # this connection sent a request and awaits its answer
         with self._tracked(client), self._tracked(upstream):
             pumps = [
-                threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True),
-                threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True),
+                threading.Thread(
+                    target=self._pump, args=(client, upstream, False, waiting), daemon=True
+                ),
+                threading.Thread(
+                    target=self._pump, args=(upstream, client, True, waiting), daemon=True
+                ),
             ]
             for pump in pumps:
                 pump.start()
             for pump in pumps:
                 pump.join()
+        self._flight(waiting, False)
 
-    def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
+    def _flight(self, waiting: list[bool], now: bool) -> None:
+        """Mark a connection as awaiting an answer (``now``) or not; count the peak."""
+        with self._lock:
+            if waiting[0] == now:
+                return
+            waiting[0] = now
+            self.in_flight += 1 if now else -1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _pump(
+        self, source: socket.socket, target: socket.socket, answers: bool, waiting: list[bool]
+    ) -> None:
         """Copy ``source`` to ``target`` chunk by chunk, as the current mode says."""
         try:
             while not self._stop.is_set():
@@ -126,7 +149,11 @@ class FaultProxy:
                     break
                 if mode == "delay":
                     time.sleep(self.delay)
+                if not answers:
+                    self._flight(waiting, True)  # before the server can see it
                 target.sendall(data)
+                if answers:
+                    self._flight(waiting, False)
         except OSError:
             pass
         finally:

@@ -25,6 +25,7 @@ from mlops.client import MLOpsClient
 from mlops.telemetry.agent import _alive, agent_files, read_status, store_key
 from mlops.telemetry.runs import offline_info
 from tests.conftest import free_port
+from tests.faults.proxy import FaultProxy
 
 from .conftest import MlflowServer
 
@@ -249,12 +250,19 @@ def four_workers(postgres_uri: str, tmp_path: Path) -> Iterator[MlflowServer]:
 
 
 def test_backlog_goes_to_a_four_worker_server_in_concurrent_batches_each_point_once(
-    repo: Path, four_workers: MlflowServer, monkeypatch: pytest.MonkeyPatch
+    repo: Path,
+    four_workers: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     from mlops.telemetry import agent
 
     monkeypatch.setattr(agent, "spawn", lambda *a, **k: None)  # `mlops sync` delivers, below
-    uri = four_workers.url
+    # Through a relay that counts requests awaiting their answer: the project's tracking
+    # URI is the relay's (the log belongs to the store it names).
+    proxy = FaultProxy(("127.0.0.1", four_workers.port)).start()
+    request.addfinalizer(proxy.close)
+    uri = proxy.url
     client = MLOpsClient.from_project(
         "wide", repo_root=repo, tracking_uri=uri, tracking={"offline": "always"}
     )
@@ -274,7 +282,8 @@ def test_backlog_goes_to_a_four_worker_server_in_concurrent_batches_each_point_o
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "50,000 metric points" in out.stdout, out.stdout
-    print(out.stdout)
+    assert proxy.peak_in_flight >= 2, "no two batches were ever at the server at once"
+    print(out.stdout, "peak requests in flight:", proxy.peak_in_flight)
     server = server_run(uri, "wide", run.info.run_id)
     assert server.info.status == "FINISHED"
     for key in keys:

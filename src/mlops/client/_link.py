@@ -1,7 +1,7 @@
 """How the facade talks to a tracking server that may be away: bounded calls, offline runs.
 
 ``start_run`` first checks that the server can be reached at all: name resolution
-and a TCP connection within ``tracking.connect_after`` seconds (0.5 s). A call that
+and a TCP connection within ``tracking.connect_after`` seconds (0.4 s). A call that
 needs the server (the health probe, creating a run, params, tags, dataset inputs)
 then waits at most ``tracking.offline_after`` seconds; when it cannot get an answer the run
 goes on offline: the call is logged to the write-ahead log instead, and the agent

@@ -55,7 +55,7 @@ class TrackingMixin(ClientBase):
         then stays on disk and is delivered in the background or by ``mlops sync``.
 
         When the tracking server cannot be reached within ``tracking.connect_after``
-        seconds (0.5 s), or does not answer within ``tracking.offline_after`` (2 s),
+        seconds (0.4 s), or does not answer within ``tracking.offline_after`` (2 s),
         the run starts offline (one warning): a
         :class:`~mlops.tracking.offline.LocalRun` is yielded, with a local id that
         the client's lookups accept once the run is synced.
