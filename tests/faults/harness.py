@@ -647,13 +647,14 @@ def proxy_faults(server: Server, base: Path) -> Outcome:
 
 
 def slow_delivery_at_exit(server: Server, base: Path) -> Outcome:
-    """The run ends while delivery progresses, slowly (each chunk 50 ms late, via the proxy).
+    """The run ends while delivery progresses, slowly (each chunk 0.3 s late, via the proxy:
+    slower than logging even with several batches in flight).
 
     Leaving ``start_run`` and the interpreter's exit together must stay within
     one ``flush_timeout`` although every wait sees progress.
     """
     repo, project = new_repo(base, "slow"), "slow"
-    with FaultProxy(("127.0.0.1", server.port), delay=0.05) as proxy:
+    with FaultProxy(("127.0.0.1", server.port), delay=0.3) as proxy:
         child = Child(repo, project, proxy.url, pause=0.0001)
         try:
             proxy.set_mode("delay")

@@ -69,6 +69,8 @@ def reach_server(uri: str, timeout: float) -> str | None:
         host, port = via.hostname or "", via.port or (443 if via.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=max(0.05, timeout)).close()
+    except TimeoutError:
+        return f"no connection within {timeout:g} s"
     except OSError as exc:
         return f"cannot connect to {host}:{port} ({type(exc).__name__}: {exc})"
     return None
