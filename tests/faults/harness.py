@@ -31,6 +31,7 @@ from tests.faults.proxy import FaultProxy
 
 __all__ = [
     "FLUSH_TIMEOUT",
+    "PG_DSN",
     "SCENARIOS",
     "Child",
     "Outcome",
@@ -96,11 +97,11 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (SQLAlchemy URI), dropped afterwards."""
+def pg_database(prefix: str = "mlops_faults") -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1:5432 (SQLAlchemy URI), dropped afterwards."""
     import psycopg2
 
-    name = f"mlops_faults_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conn = psycopg2.connect(PG_DSN, connect_timeout=5)
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,29 +15,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+from tests.faults.harness import PG_DSN, pg_database
 
 
 @pytest.fixture(scope="session")
 def postgres_uri() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
     psycopg2 = pytest.importorskip("psycopg2")
-    name = f"mlops_test_{uuid.uuid4().hex[:10]}"
     try:
-        conn = psycopg2.connect(PG_DSN, connect_timeout=5)
+        psycopg2.connect(PG_DSN, connect_timeout=5).close()
     except psycopg2.OperationalError as exc:  # pragma: no cover - CI starts PostgreSQL
         pytest.fail(f"PostgreSQL is not running on 127.0.0.1:5432: {exc}")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    conn.close()
+    with pg_database("mlops_test") as uri:
+        yield uri
 
 
 @dataclass

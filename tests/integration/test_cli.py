@@ -97,15 +97,10 @@ def test_status_table_lists_an_offline_run_and_whether_the_agent_runs(repo: Path
     assert info["offline_runs"] == [local_id] and info["pending_points"] == 500
 
 
-def test_sync_outlasts_its_timeout_while_it_progresses_and_counts_points(repo: Path) -> None:
-    client = MLOpsClient.from_project("backlog", repo_root=repo)
-    n = 60_000  # several times longer to deliver on sqlite than the --timeout below
-    run_id = orphan_backlog(client, n)
-    argv = ["-p", "backlog", "--repo-root", str(repo)]
-    table = runner.invoke(app, ["status", *argv], env={"COLUMNS": "200"})
-    assert f"waiting to be delivered: {n:,} metric points" in table.output
-    assert f"  pending run {run_id} (data not delivered yet)" in table.output
-    assert "delivery agent: not running" in table.output
+def sync_outlasting_its_timeout(
+    argv: list[str],
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`mlops sync --timeout 2` on a backlog that takes longer than twice that: it succeeds."""
     started = time.monotonic()
     out = subprocess.run(
         [MLOPS, "sync", *argv, "--timeout", "2"],
@@ -118,6 +113,19 @@ def test_sync_outlasts_its_timeout_while_it_progresses_and_counts_points(repo: P
     took = time.monotonic() - started
     assert out.returncode == 0, out.stdout + out.stderr
     assert took > 2 * 2, f"the backlog took {took:.1f} s: too small to outlast --timeout 2"
+    return out, took
+
+
+def test_sync_outlasts_its_timeout_while_it_progresses_and_counts_points(repo: Path) -> None:
+    client = MLOpsClient.from_project("backlog", repo_root=repo)
+    n = 60_000  # several times longer to deliver on sqlite than the --timeout below
+    run_id = orphan_backlog(client, n)
+    argv = ["-p", "backlog", "--repo-root", str(repo)]
+    table = runner.invoke(app, ["status", *argv], env={"COLUMNS": "200"})
+    assert f"waiting to be delivered: {n:,} metric points" in table.output
+    assert f"  pending run {run_id} (data not delivered yet)" in table.output
+    assert "delivery agent: not running" in table.output
+    out, took = sync_outlasting_its_timeout(argv)
     summary = out.stdout.strip().splitlines()[-1]
     assert summary.startswith(f"all delivered: {n + 1:,} records ({n:,} metric points, 1 other)")
     seconds = float(summary.split(" in ")[1].split(" s, ")[0])
@@ -141,18 +149,7 @@ def test_sync_waits_past_its_timeout_for_a_running_agent_that_progresses(repo: P
     while pending_on_disk(wal)["bytes"] == backlog:  # it started delivering
         assert time.monotonic() < deadline, "the agent did not start"
         time.sleep(0.05)
-    started = time.monotonic()
-    out = subprocess.run(
-        [MLOPS, "sync", "-p", "waiter", "--repo-root", str(repo), "--timeout", "2"],
-        capture_output=True,
-        text=True,
-        env=env(COLUMNS="200"),
-        timeout=600,
-        check=False,
-    )
-    took = time.monotonic() - started
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert took > 2 * 2, f"the backlog took {took:.1f} s: too small to outlast --timeout 2"
+    out, _ = sync_outlasting_its_timeout(["-p", "waiter", "--repo-root", str(repo)])
     assert "all delivered:" in out.stdout and "points/s" in out.stdout
     state = agent.read_status(agent.agent_files(wal, agent.store_key(client.settings))["status"])
     assert state["pid"] == background.pid  # the agent delivered; the sync only waited

@@ -9,17 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from mlops.client import MLOpsClient
 from tests.conftest import free_port
+from tests.faults.harness import pg_database
 
-from .conftest import PG_DSN
 from .test_versioning import _bucket, _keys, _start_moto, _stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -27,27 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 KEYS = {"AWS_ACCESS_KEY_ID": "team-cli", "AWS_SECRET_ACCESS_KEY": "team-cli"}
 ADMIN_PASSWORD = "adm1n-Cli-8Tz"
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A PostgreSQL database of its own (127.0.0.1:5432), dropped afterwards; its URI."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"mlops_team_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(PG_DSN, connect_timeout=5)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
 
 
 def query(uri: str, sql: str) -> list[tuple[object, ...]]:
@@ -111,7 +88,7 @@ def test_server_start_with_auth_workers_and_s3_artifacts_then_stop_ends_every_wo
     srv, port = tmp_path / "srv", free_port()
     srv.mkdir()
     env = {**aws, "MLFLOW_S3_ENDPOINT_URL": s3, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    with fresh_database() as backend:
+    with pg_database("mlops_team") as backend:
         started = _mlops(
             *("server", "start", "--repo-root", str(srv), "--backend-store-uri", backend),
             *("--port", str(port), "--auth", "--workers", "2"),

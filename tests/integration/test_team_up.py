@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .test_team_cli import fresh_database, query
+from tests.faults.harness import pg_database
+
+from .test_team_cli import query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -94,7 +96,7 @@ def test_team_up_on_postgresql_serves_a_project_as_printed_and_down_stops_it(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_"))}
     env["MLOPS_TRACKING_OFFLINE_AFTER"] = "30"  # a busy machine is slow, not offline
     env["COLUMNS"] = "200"
-    with fresh_database() as backend:
+    with pg_database("mlops_team") as backend:
         up = _team(repo, env, "up", "--backend-store-uri", backend)
         assert up.returncode == 0, up.stdout + up.stderr
         try:

@@ -85,32 +85,15 @@ class TrackingLink:
             return False
         if time.monotonic() < self._down_until:
             return False
+        from mlops.tracking import _http  # urllib: imported here, not with the client
+
         uri, options = self.settings.tracking_uri, self.settings.tracking
         reach, bound = min(options.connect_after, options.offline_after), options.offline_after
-
-        def connect() -> str | None:
-            from mlops.tracking._http import reach_server
-
-            return reach_server(uri, reach)
-
-        def probe() -> str | None:
-            from mlops.tracking._http import probe_server  # urllib: imported within the bound
-
-            return probe_server(uri, bound)
-
-        # Each step in a worker thread: socket timeouts do not cover name resolution,
-        # which waits for the resolver's own timeout on a node whose name server is away.
         # First the network (a server that cannot be reached fails within connect_after),
         # then the server itself (one that was reached but hangs fails within offline_after).
-        try:
-            problem = bounded(connect, reach, "connect")
-        except OperationTimeoutError:
-            problem = f"no connection within {reach:g} s"
+        problem = _checked(lambda: _http.reach_server(uri, reach), reach, "connect")
         if problem is None:
-            try:
-                problem = bounded(probe, bound, "probe")
-            except OperationTimeoutError:
-                problem = f"no answer within {bound:g} s"
+            problem = _checked(lambda: _http.probe_server(uri, bound), bound, "probe")
         if problem is not None and not problem.startswith(("HTTP 401", "HTTP 403")):
             self.down(problem)
             return False
@@ -219,6 +202,16 @@ class TrackingLink:
         if user is not None:
             named += " (with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD set)"
         return named
+
+
+def _checked(check: Callable[[], str | None], bound: float, what: str) -> str | None:
+    """``check()`` (None, or why the server cannot be used) in a bounded worker thread:
+    socket timeouts do not cover name resolution, which waits for the resolver's own
+    timeout on a node whose name server is away."""
+    try:
+        return bounded(check, bound, what)
+    except OperationTimeoutError:
+        return f"no {'connection' if what == 'connect' else 'answer'} within {bound:g} s"
 
 
 def _duration(seconds: float) -> str:

@@ -55,10 +55,11 @@ def probe_services(settings: Settings, timeout: float = PROBE_TIMEOUT) -> list[d
 def _rows(settings: Settings, timeout: float) -> list[dict[str, Any]]:
     from mlops.serving.registry import registry_of
     from mlops.tracking._http import auth_header, split_credentials
+    from mlops.versioning.remote import effective_remote
 
     uri = settings.tracking_uri
     remote_tracking = uri.startswith(("http://", "https://"))
-    dvc_url, dvc_endpoint = _dvc_remote(settings)
+    dvc_url, dvc_endpoint = effective_remote(settings)
     registry = registry_of(settings)
     service = settings.monitoring_service
     artifacts = settings.tracking.artifact_location
@@ -123,40 +124,6 @@ def _rows(settings: Settings, timeout: float) -> list[dict[str, Any]]:
         },
     ]
     return rows
-
-
-def _dvc_remote(settings: Settings) -> tuple[str, str | None]:
-    """URL and endpoint of the DVC remote ``dvc_pull`` uses: the one the settings name, or,
-    when they name none, the project's entry in the committed ``.dvc/config`` (in a clone,
-    the team's remote, not the clone's own empty default)."""
-    from mlops.versioning.remote import remote_spec
-
-    spec = remote_spec(settings)
-    keys = ("remote_url", "endpoint_url", "region", "profile")  # as versioning/_dvc.py reads
-    if not any(f"data.{key}" in settings.sources for key in keys):
-        config = settings.root / ".dvc" / "config"
-        entry = _committed_entry(config, spec.name)
-        url = entry.get("url")
-        if url:
-            if "://" not in url and not Path(url).is_absolute():
-                url = str((config.parent / url).resolve())  # DVC: relative to .dvc/
-            return url, entry.get("endpointurl")
-    return spec.url, spec.endpoint_url
-
-
-def _committed_entry(config: Path, name: str) -> dict[str, str]:
-    """The keys of ``['remote "<name>"']`` in DVC's config file; empty when it has none."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read_string(config.read_text())
-    except (OSError, configparser.Error):
-        return {}
-    for section in parser.sections():
-        if section.strip("'") == f'remote "{name}"':
-            return dict(parser[section])
-    return {}
 
 
 def _artifact_probe(settings: Settings, tracking: str, timeout: float) -> Probe:

@@ -270,8 +270,9 @@ def run_agent(
     """
     from mlops.telemetry.delivery import Deliverer
 
-    files = agent_files(wal_dir, store_key(settings))
-    deliverer = Deliverer(settings, wal_dir, store_key(settings))
+    key = store_key(settings)
+    files = agent_files(wal_dir, key)
+    deliverer = Deliverer(settings, wal_dir, key)
     _make_fifo(files["fifo"])
     fifo = os.open(files["fifo"], os.O_RDONLY | os.O_NONBLOCK)
     # Our own write end keeps the FIFO open: a reader never sees end-of-file.

@@ -60,13 +60,11 @@ def reach_server(uri: str, timeout: float) -> str | None:
     None when it connected; else why not. Name resolution is not bounded by ``timeout``
     (the caller runs this in a bounded worker thread).
     """
-    bare, _, _ = split_credentials(uri)
-    parts = urllib.parse.urlsplit(bare)
-    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    parts = urllib.parse.urlsplit(split_credentials(uri)[0])
+    host, port = _address(parts)
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy and not urllib.request.proxy_bypass(host):
-        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = via.hostname or "", via.port or (443 if via.scheme == "https" else 80)
+        host, port = _address(urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}"))
     try:
         socket.create_connection((host, port), timeout=max(0.05, timeout)).close()
     except TimeoutError:
@@ -74,6 +72,10 @@ def reach_server(uri: str, timeout: float) -> str | None:
     except OSError as exc:
         return f"cannot connect to {host}:{port} ({type(exc).__name__}: {exc})"
     return None
+
+
+def _address(parts: urllib.parse.SplitResult) -> tuple[str, int]:
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def probe_server(uri: str, timeout: float) -> str | None:

@@ -31,7 +31,7 @@ from mlops.errors import (
 )
 from mlops.versioning import _paths, _results
 from mlops.versioning._dvc_errors import DVC_ERRORS
-from mlops.versioning.remote import CREDENTIAL_KEYS, RemoteSpec, remote_spec
+from mlops.versioning.remote import CREDENTIAL_KEYS, RemoteSpec, names_remote, remote_spec
 from mlops.workspace import make_dir
 
 __all__ = ["DVCVersioner"]
@@ -246,8 +246,7 @@ class DVCVersioner:
 
     def _remote_configured(self) -> bool:
         """True when this project's settings name its remote (file, environment, argument)."""
-        keys = ("remote_url", "endpoint_url", "region", "profile")
-        return any(f"data.{key}" in self.settings.sources for key in keys)
+        return names_remote(self.settings)
 
     def _configure_secrets(self, config: Config) -> None:
         """The endpoint's credentials go to .dvc/config.local (git-ignored by DVC), after the

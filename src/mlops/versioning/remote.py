@@ -1,6 +1,7 @@
 """Where a project's data goes: the DVC remote derived from ``Settings.data``.
 
-Pure logic (no DVC import). Each project gets its own DVC remote, named
+Pure logic (no DVC import; the committed ``.dvc/config`` is read as the INI file it is).
+Each project gets its own DVC remote, named
 ``<data.remote_name>-<project>``, whose URL is the configured remote URL with
 the project name appended: projects sharing one bucket or folder cannot
 overwrite or pull each other's objects by accident.
@@ -8,17 +9,28 @@ overwrite or pull each other's objects by accident.
 
 from __future__ import annotations
 
+import configparser
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlops.config import Settings
 from mlops.errors import redact
 
-__all__ = ["CREDENTIAL_KEYS", "RemoteSpec", "remote_spec"]
+__all__ = [
+    "CREDENTIAL_KEYS",
+    "RemoteSpec",
+    "committed_entry",
+    "effective_remote",
+    "names_remote",
+    "remote_spec",
+]
 
 # Keys that must never sit in the committed .dvc/config (DVC's S3 schema names).
 CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "session_token", "sse_customer_key")
+# data.* settings that name a project's remote; without any, the committed entry rules.
+_REMOTE_SETTINGS = ("remote_url", "endpoint_url", "region", "profile")
 
 
 @dataclass(frozen=True)
@@ -124,3 +136,37 @@ def remote_spec(settings: Settings) -> RemoteSpec:
         profile=data.profile,
         timeout=data.timeout,
     )
+
+
+def names_remote(settings: Settings) -> bool:
+    """True when the project's settings name its remote (file, environment, argument)."""
+    return any(f"data.{key}" in settings.sources for key in _REMOTE_SETTINGS)
+
+
+def effective_remote(settings: Settings) -> tuple[str, str | None]:
+    """URL and endpoint of the remote DVC operations use: the one the settings name, or,
+    when they name none, the project's entry in the committed ``.dvc/config`` (in a clone,
+    the team's remote, not the clone's own empty default)."""
+    spec = remote_spec(settings)
+    if not names_remote(settings):
+        config = settings.root / ".dvc" / "config"
+        entry = committed_entry(config, spec.name)
+        url = entry.get("url")
+        if url:
+            if "://" not in url and not Path(url).is_absolute():
+                url = str((config.parent / url).resolve())  # DVC: relative to .dvc/
+            return url, entry.get("endpointurl")
+    return spec.url, spec.endpoint_url
+
+
+def committed_entry(config: Path, name: str) -> dict[str, str]:
+    """The keys of ``['remote "<name>"']`` in DVC's config file; empty when it has none."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(config.read_text())
+    except (OSError, configparser.Error):
+        return {}
+    for section in parser.sections():
+        if section.strip("'") == f'remote "{name}"':
+            return dict(parser[section])
+    return {}
