@@ -101,6 +101,8 @@ def test_mlops_config_env_names_the_file(
         ("[trackign]\nuri = 'x'\n", "unknown section \\[trackign\\]"),
         ("[projects.p.tracking]\nbogus = 1\n", "unknown key 'bogus'.*\\[projects.p\\]"),
         ("[tracking]\ntimeout = 'soon'\n", "tracking.timeout = 'soon' .* not a valid float"),
+        ("[tracking]\nconnect_after = -1\n", "tracking.connect_after = -1 .* 0 or more"),
+        ("[telemetry]\nflush_timeout = inf\n", "flush_timeout = inf .* 0 or more"),
         ("[hardware]\nsystem_metrics = 'maybe'\n", "not a valid bool"),
         ("[tracking\n", "cannot read"),
     ],

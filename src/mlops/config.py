@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import tomllib
@@ -619,7 +620,10 @@ def _coerce(raw: Any, kind: str, name: str, source: str) -> Any:
         if base == "int" and not isinstance(raw, bool):
             return int(raw)
         if base == "float" and not isinstance(raw, bool):
-            return float(raw)
+            number = float(raw)
+            if math.isfinite(number) and number >= 0:  # seconds, sizes, shares: none below 0
+                return number
+            raise _bad_value(name, raw, "number of 0 or more", source)
         if base in ("str", "path", "uri") and isinstance(raw, str | Path):
             return str(raw)
     except (TypeError, ValueError):
