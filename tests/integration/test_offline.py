@@ -491,8 +491,18 @@ def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
         for run_id in run_ids:
             steps = [s for s, _, _ in history(client.settings.tracking_uri, run_id, "x")]
             assert steps == list(range(3000))
-        assert client.get_status()["telemetry"]["agent"]["pid"] == watcher.pid
+        agent = client.get_status()["telemetry"]["agent"]
         client.close()
+        if agent["pid"] != watcher.pid:  # say why: the watcher ended, or another agent ran
+            alive = watcher.poll() is None
+            watcher.send_signal(signal.SIGINT)
+            _, err = watcher.communicate(timeout=30)
+            status = sorted(p.name for p in wal.glob("agent-*.json"))
+            pytest.fail(
+                f"the status names {agent} (files {status}), not the watcher {watcher.pid} "
+                f"(still running: {alive}, exit {watcher.returncode}); its stderr: {err[-3000:]}"
+            )
     finally:
-        watcher.send_signal(signal.SIGINT)
-        watcher.wait(timeout=30)
+        if watcher.poll() is None:
+            watcher.send_signal(signal.SIGINT)
+            watcher.wait(timeout=30)
