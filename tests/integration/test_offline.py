@@ -474,8 +474,14 @@ def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
     try:
         wal = repo / ".mlops" / "workspaces" / "watched" / "wal"
         deadline = time.monotonic() + 60
-        while not list(wal.glob(".agent-*.fifo")) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # the watcher is the agent before anyone writes
+            published = [json.loads(p.read_text()) for p in wal.glob("agent-*.json")]
+            if any(state.get("pid") == watcher.pid for state in published):
+                break
+            assert watcher.poll() is None, watcher.communicate()[1][-3000:]
             time.sleep(0.2)
+        else:
+            pytest.fail("mlops sync --watch did not start delivering within 60 s")
         run_ids = []
         for name in ("first", "second"):
             done = subprocess.run(

@@ -154,6 +154,13 @@ class Deliverer:
             except MLOpsClientError as err:
                 self._failed(err)
                 break
+            except FileNotFoundError:
+                if path.exists():
+                    raise
+                # Its writer removed it between our listing and our read: a writer
+                # removes a segment only once all of it is acknowledged.
+                self._forget(cursor)
+                continue
             self._maybe_finish(cursor)
         seconds = time.monotonic() - t0
         state = self._state(self.tally.delivered_points - points, seconds, self._live(segments))
@@ -194,11 +201,11 @@ class Deliverer:
     def _cursor(self, path: Path) -> _Cursor | None:
         cursor = self._cursors.get(path)
         if cursor is None:
-            try:
-                ack_fd = os.open(path.with_suffix(".ack"), os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
+            opened = _open_ack(path)
+            if opened is None:
                 return None
-            cursor = self._cursors[path] = _Cursor(path, ack_fd, read_ack(ack_fd))
+            ack_fd, lock_fd = opened
+            cursor = self._cursors[path] = _Cursor(path, ack_fd, read_ack(ack_fd), lock_fd)
         if cursor.lock_fd is None:
             cursor.lock_fd = _try_lock(path)
         return cursor
@@ -509,6 +516,32 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _open_ack(path: Path) -> tuple[int, int | None] | None:
+    """The fds of a listed segment's ``.ack`` file and, if we took it, of its lock.
+
+    A writer makes the ``.ack`` before its segment becomes visible and moves or
+    removes it first, so a listed segment without one is being detached or removed
+    by its writer: None, look again next step (creating it would start an empty
+    one, and deliver the segment again from its start). Only a segment no writer
+    holds may be given a new one.
+    """
+    ack = path.with_suffix(".ack")
+    try:
+        return os.open(ack, os.O_RDWR), None
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    lock_fd = _try_lock(path)
+    if lock_fd is None:
+        return None
+    try:
+        return os.open(ack, os.O_RDWR | os.O_CREAT, 0o644), lock_fd
+    except OSError:
+        os.close(lock_fd)
+        return None
 
 
 def _held_by_writer(path: Path) -> bool:
