@@ -7,6 +7,7 @@ of the log after a lost acknowledgement changes nothing).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,7 @@ def later_server(postgres_uri: str, tmp_path: Path) -> Any:
 
 OFFLINE_RUN = """
 import json, sys, time
+from collections.abc import Iterator
 from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -459,7 +462,30 @@ print(run.info.run_id)
 """
 
 
-def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
+def _agent_pid(wal: Path) -> int | None:
+    """The pid the store's delivery agent last published (None before any)."""
+    for path in wal.glob("agent-*.json"):
+        with contextlib.suppress(ValueError):
+            return json.loads(path.read_text()).get("pid")
+    return None
+
+
+def _until_agent(wal: Path, watcher: subprocess.Popen[str], pid: int, within: float) -> None:
+    """Wait until ``pid`` is the published agent; fail naming why the watcher is not."""
+    deadline = time.monotonic() + within
+    while _agent_pid(wal) != pid:
+        if watcher.poll() is not None or time.monotonic() > deadline:
+            _, err = watcher.communicate(timeout=30) if watcher.poll() is not None else ("", "")
+            pytest.fail(
+                f"agent {_agent_pid(wal)}, not {pid}, after {within} s; the watcher "
+                f"{watcher.pid} exited with {watcher.returncode}: {err[-3000:]}"
+            )
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _watching(repo: Path) -> Iterator[subprocess.Popen[str]]:
+    """``mlops sync --watch`` on project ``watched``, stopped with Ctrl-C at the end."""
     import signal
 
     watcher = subprocess.Popen(
@@ -467,48 +493,60 @@ def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
             [MLOPS, "sync", "--watch", "-p", "watched", "--repo-root", str(repo)]
         ),
         env=child_env(),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wal = repo / ".mlops" / "workspaces" / "watched" / "wal"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the watcher is the agent before anyone writes
-            published = [json.loads(p.read_text()) for p in wal.glob("agent-*.json")]
-            if any(state.get("pid") == watcher.pid for state in published):
-                break
-            assert watcher.poll() is None, watcher.communicate()[1][-3000:]
-            time.sleep(0.2)
-        else:
-            pytest.fail("mlops sync --watch did not start delivering within 60 s")
-        run_ids = []
-        for name in ("first", "second"):
-            done = subprocess.run(
-                [sys.executable, "-c", WATCHED, str(repo), name],
-                capture_output=True,
-                text=True,
-                env=child_env(),
-                timeout=180,
-                check=True,
-            )
-            run_ids.append(done.stdout.strip())
-        client = MLOpsClient.from_project("watched", repo_root=repo)
-        for run_id in run_ids:
-            steps = [s for s, _, _ in history(client.settings.tracking_uri, run_id, "x")]
-            assert steps == list(range(3000))
-        agent = client.get_status()["telemetry"]["agent"]
-        client.close()
-        if agent["pid"] != watcher.pid:  # say why: the watcher ended, or another agent ran
-            alive = watcher.poll() is None
-            watcher.send_signal(signal.SIGINT)
-            _, err = watcher.communicate(timeout=30)
-            status = sorted(p.name for p in wal.glob("agent-*.json"))
-            pytest.fail(
-                f"the status names {agent} (files {status}), not the watcher {watcher.pid} "
-                f"(still running: {alive}, exit {watcher.returncode}); its stderr: {err[-3000:]}"
-            )
+        yield watcher
     finally:
         if watcher.poll() is None:
             watcher.send_signal(signal.SIGINT)
-            watcher.wait(timeout=30)
+            watcher.communicate(timeout=30)
+
+
+def _train_watched(repo: Path, name: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", WATCHED, str(repo), name],
+        capture_output=True,
+        text=True,
+        env=child_env(**env),
+        timeout=180,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _assert_delivered(repo: Path, run_ids: list[str]) -> None:
+    client = MLOpsClient.from_project("watched", repo_root=repo)
+    for run_id in run_ids:
+        steps = [s for s, _, _ in history(client.settings.tracking_uri, run_id, "x")]
+        assert steps == list(range(3000))
+    client.close()
+
+
+def test_sync_watch_delivers_runs_other_processes_write(repo: Path) -> None:
+    wal = repo / ".mlops" / "workspaces" / "watched" / "wal"
+    with _watching(repo) as watcher:
+        _until_agent(wal, watcher, watcher.pid, within=60)  # before anyone writes
+        run_ids = [_train_watched(repo, name) for name in ("first", "second")]
+        _assert_delivered(repo, run_ids)
+        _until_agent(wal, watcher, watcher.pid, within=0)  # it delivered them, and still runs
+
+
+def test_sync_watch_started_beside_a_running_agent_takes_over_when_it_exits(
+    repo: Path,
+) -> None:
+    wal = repo / ".mlops" / "workspaces" / "watched" / "wal"
+    # The trainer's own agent stays 15 s after it (it was 3 s: a plain sync returns).
+    first = _train_watched(repo, "first", MLOPS_TELEMETRY_AGENT_IDLE="15")
+    background = _agent_pid(wal)
+    assert background is not None
+    with _watching(repo) as watcher:
+        time.sleep(3)
+        assert watcher.poll() is None, "the watch ended while another agent delivered"
+        assert _agent_pid(wal) == background
+        _until_agent(wal, watcher, watcher.pid, within=60)  # once that agent went idle
+        second = _train_watched(repo, "second")
+        _assert_delivered(repo, [first, second])
+        _until_agent(wal, watcher, watcher.pid, within=0)

@@ -2,7 +2,8 @@
 
 When no agent runs for the store, this process becomes the agent until the log
 is drained (or forever with ``watch``). When one runs, it is woken and waited
-for: two deliverers never work on one log.
+for: two deliverers never work on one log. A watch started beside a running
+agent follows it, and becomes the agent once that one exits.
 """
 
 from __future__ import annotations
@@ -39,18 +40,24 @@ def sync_project(
     """
     key = _store_key(settings)
     segments = len(_own_segments(wal_dir, key))
-    with agent_lock(wal_dir, key, wait=False) as mine:
-        if mine:
-            state = run_agent(
-                settings,
-                wal_dir,
-                until_drained=True,
-                timeout=None if watch else timeout,
-                watch=watch,
-                progress=progress,
-            )
-        else:
-            state = _wait_for_agent(settings, wal_dir, key, timeout, progress)
+    while True:
+        with agent_lock(wal_dir, key, wait=False) as mine:
+            if mine:
+                state = run_agent(
+                    settings,
+                    wal_dir,
+                    until_drained=True,
+                    timeout=None if watch else timeout,
+                    watch=watch,
+                    progress=progress,
+                )
+                break
+        # Another agent delivers: follow it. A watch outlives it: it takes over the
+        # log once that agent exits (idle), and keeps delivering.
+        state = _wait_for_agent(settings, wal_dir, key, 1.0 if watch else timeout, progress)
+        if not watch:
+            break
+        time.sleep(0.5)
     pending = pending_on_disk(wal_dir, key, PointCounter())
     return {
         **state,
