@@ -710,3 +710,39 @@ def test_the_workspace_is_never_committed(tmp_path: Path) -> None:
     ).stdout.split()
     assert listed and not [p for p in listed if p.startswith(".mlops/")]
     assert "train.csv.dvc" in listed and "train.csv" not in listed
+
+
+def test_a_push_and_a_pull_of_several_outputs_build_one_s3_client_each(
+    repo: Path, aws_env: None, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DVC builds an S3 filesystem (and a botocore client, ~0.1 s of CPU) per remote
+    lookup: for the reachability probe and for each output. One operation uses one."""
+    import s3fs
+
+    built: list[int] = []
+    original = s3fs.S3FileSystem.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "__init__", counted)
+    bucket = _bucket(s3_endpoint, "one-client")
+    client = _client(repo, remote_url=f"s3://{bucket}", endpoint_url=s3_endpoint, timeout=10)
+    try:
+        for name in ("a", "b", "c"):
+            (repo / f"{name}.txt").write_text(name)
+            client.dvc_add(f"{name}.txt")
+        built.clear()
+        assert client.dvc_push()["pushed"] == 3
+        assert len(built) == 1
+        for name in ("a", "b", "c"):
+            (repo / f"{name}.txt").unlink()
+        shutil.rmtree(repo / ".dvc" / "cache")
+        built.clear()
+        pulled = client.dvc_pull()
+        assert len(built) == 1
+    finally:
+        client.close(timeout=10)
+    assert pulled["added"] == ["a.txt", "b.txt", "c.txt"]
+    assert (repo / "b.txt").read_text() == "b"

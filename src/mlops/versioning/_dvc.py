@@ -175,6 +175,7 @@ class DVCVersioner:
         with translate_errors("versioning", operation, mapper=mapper):
             self._ensure_configured()
             with self._quiet(), Repo(str(self.root), config=self._runtime_config()) as repo:
+                _share_remotes(repo)
                 yield repo
 
     def _ensure_configured(self) -> None:
@@ -409,6 +410,27 @@ class DVCVersioner:
             "rev": versions[0]["rev"] if versions else None,
             "files": versions,
         }
+
+
+def _share_remotes(repo: Repo) -> None:
+    """One DVC ``Remote`` per remote name for the life of ``repo`` (one operation).
+
+    DVC builds a new one, with a new S3 client (botocore loads its service model
+    again, ~0.1 s of CPU), at every call: for the reachability probe, then for every
+    output of a pull or push. Within one operation they are all the same remote.
+    """
+    build = repo.cloud.get_remote
+    made: dict[str, Any] = {}
+
+    def get_remote(name: str | None = None, command: str = "<command>") -> Any:
+        key = name or repo.config["core"].get("remote")
+        if not key:
+            return build(name=name, command=command)  # raises DVC's "no remote" error
+        if key not in made:
+            made[key] = build(name=name, command=command)
+        return made[key]
+
+    repo.cloud.get_remote = get_remote  # type: ignore[method-assign]
 
 
 @contextmanager
