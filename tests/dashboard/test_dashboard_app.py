@@ -250,3 +250,20 @@ def test_runs_with_points_still_on_their_way_are_marked_syncing(repo: Path) -> N
     }
     assert "FINISHED · syncing" in rows["still-coming"]
     assert "FINISHED" in rows["all-in"] and "syncing" not in rows["all-in"]
+
+
+def test_service_check_times_in_another_form_leave_a_blank_not_an_error() -> None:
+    from mlops.dashboard.data import service_checks
+
+    history = [
+        {"name": "check 1", "timestamp": "2026-12-03T10:00:00", "id": "a"},
+        {"name": "check 2", "timestamp": "2026-12-03T10:00:00Z", "id": "b"},
+        {"name": "check 3", "timestamp": 1796292000, "id": "c"},
+        {"name": "check 4", "timestamp": "yesterday", "id": "d"},
+        {"name": "check 5", "timestamp": None, "id": "e"},
+        {"name": "check 6", "timestamp": {"seconds": 1}, "id": "f"},
+    ]
+    rows = {row["check"]: row["timestamp"] for row in service_checks(history)}
+    assert rows[2] == 1796292000000 and rows[3] == 1796292000000
+    assert isinstance(rows[1], int)
+    assert rows[4] is None and rows[5] is None and rows[6] is None

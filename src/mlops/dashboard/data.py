@@ -226,7 +226,7 @@ def service_checks(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         stamp = item.get("timestamp")
         rows[int(match.group(1))] = {
             "check": int(match.group(1)),
-            "timestamp": _ms(stamp) if stamp else None,
+            "timestamp": _ms(stamp),
             "host": (item.get("metadata") or {}).get("host"),
             "snapshot_id": item.get("id"),
         }
@@ -245,10 +245,21 @@ def merge_checks(
     return [rows[k] for k in sorted(rows)]
 
 
-def _ms(stamp: str) -> int:
+def _ms(stamp: object) -> int | None:
     """Evidently's ISO timestamp as milliseconds since the epoch (without a zone it is the
-    checking machine's local time, as Evidently stamps it: read as this machine's)."""
-    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
+    checking machine's local time, as Evidently stamps it: read as this machine's).
+
+    A stamp in another form (another service version) leaves the time blank rather than
+    the monitoring page broken; epoch seconds or milliseconds are read as such.
+    """
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return int(stamp if stamp > 1e11 else stamp * 1000)
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _first_use(version: dict[str, Any]) -> int:
