@@ -36,9 +36,11 @@ from mlops.telemetry.wal import (
     Event,
     Point,
     PointCounter,
-    iter_segments,
+    acked_on_disk,
+    pending_in,
     read_ack,
     read_entries,
+    store_segments,
     write_ack,
 )
 
@@ -187,16 +189,7 @@ class Deliverer:
         return live
 
     def _segments(self) -> list[Path]:
-        out = []
-        for path in iter_segments(self.wal_dir):
-            marker = path.parent / "store"
-            try:
-                key = marker.read_text().strip()
-            except OSError:
-                key = self.key  # written before markers existed: ours
-            if key == self.key:
-                out.append(path)
-        return out
+        return store_segments(self.wal_dir, self.key)
 
     def _cursor(self, path: Path) -> _Cursor | None:
         cursor = self._cursors.get(path)
@@ -460,26 +453,20 @@ class Deliverer:
 
     def _state(self, points: int, seconds: float, live: int) -> dict[str, Any]:
         """The published state; ``points`` were delivered in the last ``seconds``."""
-        pending, pending_points, runs_left = 0, 0, set()
         segments = self._segments()
-        for path in segments:
+
+        def acked(path: Path) -> int:
             cursor = self._cursors.get(path)
-            acked = cursor.acked if cursor else _acked_on_disk(path)
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                continue
-            if size > acked:
-                pending += size - acked
-                pending_points += self._counter.left(path, acked, size)
-                runs_left.add(path.parent.name)
+            return cursor.acked if cursor else acked_on_disk(path)
+
+        pending = pending_in(segments, acked, self._counter)
         self._counter.keep_only(set(segments))
         offline = self.breaker.consecutive_failures > 0
         return {
             "state": "offline" if offline else "online",
-            "pending_records": pending,
-            "pending_points": pending_points,
-            "pending_runs": len(runs_left),
+            "pending_records": pending["bytes"],
+            "pending_points": pending["points"],
+            "pending_runs": len(pending["runs"]),
             "live": live,
             "delivered_points": self.tally.delivered_points,
             "delivered_events": self.tally.delivered_events,
@@ -551,14 +538,3 @@ def _held_by_writer(path: Path) -> bool:
         os.close(fd)  # its writer is gone; a cursor adopts it when it delivers
         return False
     return path.exists()
-
-
-def _acked_on_disk(path: Path) -> int:
-    try:
-        fd = os.open(path.with_suffix(".ack"), os.O_RDONLY)
-    except OSError:
-        return 0
-    try:
-        return read_ack(fd)
-    finally:
-        os.close(fd)

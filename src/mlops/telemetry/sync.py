@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.telemetry.agent import AgentLink, agent_files, agent_lock, read_status, run_agent
 from mlops.telemetry.agent import store_key as _store_key
-from mlops.telemetry.wal import PointCounter, iter_segments, read_ack
+from mlops.telemetry.wal import PointCounter, iter_segments, pending_in, store_segments
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -39,7 +39,7 @@ def sync_project(
     for ``timeout`` seconds (the server away) is left pending.
     """
     key = _store_key(settings)
-    segments = len(_own_segments(wal_dir, key))
+    segments = len(store_segments(wal_dir, key))
     while True:
         with agent_lock(wal_dir, key, wait=False) as mine:
             if mine:
@@ -132,40 +132,10 @@ def _wait_for_agent(
         link.close()
 
 
-def _own_segments(wal_dir: Path, key: str) -> list[Path]:
-    out = []
-    for path in iter_segments(wal_dir):
-        try:
-            owner = (path.parent / "store").read_text().strip()
-        except OSError:
-            owner = key
-        if owner == key:
-            out.append(path)
-    return out
-
-
 def pending_on_disk(
     wal_dir: Path, key: str | None = None, counter: PointCounter | None = None
 ) -> dict[str, Any]:
     """Bytes not yet acknowledged, the runs they belong to (``key``: one store only) and,
     with a ``counter``, the metric points among them (``points``)."""
-    total, points, runs = 0, 0, set()
-    for path in iter_segments(wal_dir) if key is None else _own_segments(wal_dir, key):
-        try:
-            size = path.stat().st_size
-            ack = path.with_suffix(".ack")
-            with open(ack, "rb") as fh:
-                acked = read_ack(fh.fileno())
-        except FileNotFoundError:
-            acked = 0
-            if not path.exists():
-                continue
-            size = path.stat().st_size
-        if size > acked:
-            total += size - acked
-            runs.add(path.parent.name)
-            points += counter.left(path, acked, size) if counter is not None else 0
-    out: dict[str, Any] = {"bytes": total, "runs": sorted(runs)}
-    if counter is not None:
-        out["points"] = points
-    return out
+    segments = iter_segments(wal_dir) if key is None else store_segments(wal_dir, key)
+    return pending_in(segments, counter=counter)

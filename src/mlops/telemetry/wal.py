@@ -33,7 +33,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,12 +47,15 @@ __all__ = [
     "Point",
     "PointCounter",
     "Segment",
+    "acked_on_disk",
     "encode_event",
     "encode_points",
     "iter_segments",
     "parse_line",
+    "pending_in",
     "read_ack",
     "read_entries",
+    "store_segments",
     "write_ack",
     "writer_id",
 ]
@@ -314,6 +317,56 @@ def iter_segments(directory: Path) -> Iterator[Path]:
     for run_dir in sorted(directory.iterdir()):
         if run_dir.is_dir() and run_dir.name != "dead":
             yield from sorted(run_dir.glob("*.wal"))
+
+
+def store_segments(directory: Path, key: str) -> list[Path]:
+    """The segments of store ``key``: those whose run folder's ``store`` marker names it
+    (a folder without one was written before markers existed: any store's)."""
+    out = []
+    for path in iter_segments(directory):
+        try:
+            owner = (path.parent / "store").read_text().strip()
+        except OSError:
+            owner = key
+        if owner == key:
+            out.append(path)
+    return out
+
+
+def acked_on_disk(path: Path) -> int:
+    """The acknowledged offset in ``path``'s ``.ack`` file (0 without one)."""
+    try:
+        fd = os.open(path.with_suffix(".ack"), os.O_RDONLY)
+    except OSError:
+        return 0
+    try:
+        return read_ack(fd)
+    finally:
+        os.close(fd)
+
+
+def pending_in(
+    segments: Iterable[Path],
+    acked: Callable[[Path], int] = acked_on_disk,
+    counter: PointCounter | None = None,
+) -> dict[str, Any]:
+    """What ``segments`` hold beyond their acknowledged offsets (``acked``): ``bytes``,
+    the ``runs`` they belong to and, with a ``counter``, the metric ``points``."""
+    total, points, runs = 0, 0, set()
+    for path in segments:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue  # delivered and removed since it was listed
+        done = acked(path)
+        if size > done:
+            total += size - done
+            runs.add(path.parent.name)
+            points += counter.left(path, done, size) if counter is not None else 0
+    out: dict[str, Any] = {"bytes": total, "runs": sorted(runs)}
+    if counter is not None:
+        out["points"] = points
+    return out
 
 
 def _write_error(path: Path, exc: OSError) -> MLOpsClientError:
