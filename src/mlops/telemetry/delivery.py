@@ -524,6 +524,14 @@ def _open_ack(path: Path) -> tuple[int, int | None] | None:
     lock_fd = _try_lock(path)
     if lock_fd is None:
         return None
+    detached = path.with_name(path.name[: -len(".wal")] + DETACHED)
+    if not path.name.endswith(DETACHED) and detached.with_suffix(".ack").exists():
+        # Its writer died between the two renames of a detach: finish it (the moved
+        # .ack holds the offset); the next step lists the segment under its new name.
+        with contextlib.suppress(OSError):
+            os.rename(path, detached)
+        os.close(lock_fd)
+        return None
     try:
         return os.open(ack, os.O_RDWR | os.O_CREAT, 0o644), lock_fd
     except OSError:
