@@ -41,7 +41,15 @@ from mlops.invocation import mlops_command
 if TYPE_CHECKING:
     from mlops.config import Settings
 
-__all__ = ["AgentLink", "agent_files", "is_running", "read_status", "run_agent", "store_key"]
+__all__ = [
+    "AgentLink",
+    "agent_files",
+    "is_running",
+    "lock_is_held",
+    "read_status",
+    "run_agent",
+    "store_key",
+]
 
 log = logging.getLogger("mlops.telemetry")
 SETTINGS_ENV = "MLOPS_AGENT_SETTINGS"
@@ -138,7 +146,7 @@ class AgentLink:
         if now - self._last_spawn < _SPAWN_EVERY:
             return
         self._last_spawn = now
-        if _lock_is_held(self.files["lock"]):
+        if lock_is_held(self.files["lock"]):
             return  # an agent is starting (it has not opened its FIFO yet)
         spawn(self.settings, self.wal_dir)
 
@@ -191,7 +199,7 @@ def _alive(pid: object) -> bool:
     return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def _lock_is_held(path: Path) -> bool:
+def lock_is_held(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.telemetry.agent import AgentLink, agent_files, agent_lock, read_status, run_agent
+from mlops.telemetry.agent import (
+    AgentLink,
+    agent_files,
+    agent_lock,
+    lock_is_held,
+    read_status,
+    run_agent,
+)
 from mlops.telemetry.agent import store_key as _store_key
 from mlops.telemetry.wal import PointCounter, iter_segments, pending_in, store_segments
 
@@ -54,10 +61,9 @@ def sync_project(
                 break
         # Another agent delivers: follow it. A watch outlives it: it takes over the
         # log once that agent exits (idle), and keeps delivering.
-        state = _wait_for_agent(settings, wal_dir, key, 1.0 if watch else timeout, progress)
+        state = _wait_for_agent(settings, wal_dir, key, timeout, progress, watch=watch)
         if not watch:
             break
-        time.sleep(0.5)
     pending = pending_on_disk(wal_dir, key, PointCounter())
     return {
         **state,
@@ -101,16 +107,27 @@ class _AgentProgress:
 
 
 def _wait_for_agent(
-    settings: Settings, wal_dir: Path, key: str, timeout: float, progress: Progress | None
+    settings: Settings,
+    wal_dir: Path,
+    key: str,
+    timeout: float,
+    progress: Progress | None,
+    *,
+    watch: bool = False,
 ) -> dict[str, Any]:
-    """Wake the running agent and wait until drained, or ``timeout`` s without progress."""
+    """Wake the running agent and wait until drained, or ``timeout`` s without progress;
+    ``watch``: until that agent exits (its lock is free)."""
     link = AgentLink(settings, wal_dir)
-    status_file = agent_files(wal_dir, key)["status"]
+    files = agent_files(wal_dir, key)
+    status_file = files["status"]
     counter = PointCounter()
     tally = _AgentProgress(read_status(status_file))
     last_progress, lowest = time.monotonic(), None
+    state: dict[str, Any] = {}
     try:
         while True:
+            if watch and not lock_is_held(files["lock"]):
+                return state  # that agent exited: the watch takes over (no new one is woken)
             link.wake(urgent=True)
             state = read_status(status_file)
             pending = pending_on_disk(wal_dir, key, counter)
@@ -125,7 +142,7 @@ def _wait_for_agent(
             now = time.monotonic()
             if tally.moved(state) or lowest is None or pending["bytes"] < lowest:
                 last_progress, lowest = now, pending["bytes"]
-            if pending["bytes"] == 0 or now - last_progress >= timeout:
+            if not watch and (pending["bytes"] == 0 or now - last_progress >= timeout):
                 return state
             time.sleep(0.2)
     finally:
