@@ -23,7 +23,7 @@ import pytest
 from mlops.config import load_settings
 from mlops.telemetry.agent import store_key
 from mlops.telemetry.delivery import Deliverer
-from mlops.telemetry.wal import DETACHED, Segment, encode_points, iter_segments
+from mlops.telemetry.wal import Segment, detached_path, encode_points, iter_segments
 from mlops.telemetry.writer import _release
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ def test_a_segment_its_writer_detaches_after_the_listing_is_delivered_once(
             encode_points([("x", float(i))], i, 1_700_000_000_000 + i) for i in range(50, 80)
         )
         segment.append(more)
-        target = segment.path.with_name(segment.path.name[: -len(".wal")] + DETACHED)
+        target = detached_path(segment.path)
         # A fresh agent (no cursor yet) lists the segment; its writer then moves the
         # .ack, and has not yet renamed the segment (the middle of a detach).
         fresh = RacingDeliverer(
@@ -124,7 +124,7 @@ def test_a_writer_killed_in_the_middle_of_a_detach_loses_and_repeats_nothing(
     segment.append(
         b"".join(encode_points([("x", float(i))], i, 1_700_000_000_000 + i) for i in range(50, 80))
     )
-    target = segment.path.with_name(segment.path.name[: -len(".wal")] + DETACHED)
+    target = detached_path(segment.path)
     segment.path.with_suffix(".ack").rename(target.with_suffix(".ack"))
     for fd in (segment.fd, segment.ack_fd):  # killed here: the segment keeps its old name
         os.close(fd)

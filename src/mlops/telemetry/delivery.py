@@ -37,6 +37,7 @@ from mlops.telemetry.wal import (
     Point,
     PointCounter,
     acked_on_disk,
+    detached_path,
     pending_in,
     read_ack,
     read_entries,
@@ -524,7 +525,7 @@ def _open_ack(path: Path) -> tuple[int, int | None] | None:
     lock_fd = _try_lock(path)
     if lock_fd is None:
         return None
-    detached = path.with_name(path.name[: -len(".wal")] + DETACHED)
+    detached = detached_path(path)
     if not path.name.endswith(DETACHED) and detached.with_suffix(".ack").exists():
         # Its writer died between the two renames of a detach: finish it (the moved
         # .ack holds the offset); the next step lists the segment under its new name.

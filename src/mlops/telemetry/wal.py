@@ -48,6 +48,7 @@ __all__ = [
     "PointCounter",
     "Segment",
     "acked_on_disk",
+    "detached_path",
     "encode_event",
     "encode_points",
     "iter_segments",
@@ -62,6 +63,13 @@ __all__ = [
 
 EVENT_PREFIX = "!"
 DETACHED = ".detached.wal"  # left by its writer with the run still open, on purpose
+
+
+def detached_path(path: Path) -> Path:
+    """The name a writer gives segment ``path`` when it leaves its run open on purpose."""
+    return path.with_name(path.name[: -len(".wal")] + DETACHED)
+
+
 _ACK_WIDTH = 20
 _COUNT_CHUNK = 4 * 1024 * 1024
 

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.errors import MLOpsClientError
 from mlops.telemetry import agent
-from mlops.telemetry.wal import DETACHED, Segment, encode_event, encode_points, writer_id
+from mlops.telemetry.wal import (
+    DETACHED,
+    Segment,
+    detached_path,
+    encode_event,
+    encode_points,
+    writer_id,
+)
 
 if TYPE_CHECKING:
     from mlops.config import Settings
@@ -248,7 +255,7 @@ def _release(segment: Segment, ended: bool) -> None:
         segment.close(delete=True)
         return
     if not ended and not segment.path.name.endswith(DETACHED):
-        target = segment.path.with_name(segment.path.name[: -len(".wal")] + DETACHED)
+        target = detached_path(segment.path)
         try:
             segment.path.with_suffix(".ack").rename(target.with_suffix(".ack"))
             segment.path.rename(target)
